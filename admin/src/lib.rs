@@ -1,0 +1,10 @@
+//! Gatehouse node: the admin side (store, key pairs, admin listener) and the process that runs
+//! a node in any mode. The `gatehouse` binary is a thin command line over [`node::run`].
+
+pub mod admin_http;
+pub mod echo;
+pub mod keys;
+pub mod logging;
+pub mod management;
+pub mod node;
+pub mod store;

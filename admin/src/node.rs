@@ -1,0 +1,217 @@
+//! One Gatehouse node: opens the store, makes sure the key pairs exist, loads the configuration,
+//! starts the listeners its mode calls for, and drains them on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_gateway::listener::{self, ListenerError, ServeOptions};
+use gatehouse_gateway::listeners::{self, EngineListenerSettings};
+use gatehouse_gateway::props::{Mode, RunProperties};
+use gatehouse_gateway::tls::{self, CertResolver, TlsError};
+use gatehouse_gateway::{Engine, EngineSettings};
+use gatehouse_model::{load_toml, ConfigDocument};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::keys::{self, KeyError};
+use crate::management;
+use crate::store::{Store, StoreError};
+
+/// How long in-flight requests may take to finish at shutdown.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Why a node could not start (exit code 1, one line).
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {dir}: {source}")]
+    DataDir {
+        /// Directory.
+        dir: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Store failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Key generation failure.
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    /// TLS material unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// A port could not be bound.
+    #[error(transparent)]
+    Listen(#[from] ListenerError),
+    /// The startup TOML could not be read.
+    #[error("cannot read {file}: {source}")]
+    ReadConfig {
+        /// File.
+        file: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration is invalid (every problem, one per line).
+    #[error("configuration {file} is invalid:\n{details}")]
+    InvalidConfig {
+        /// File or source.
+        file: String,
+        /// Problems.
+        details: String,
+    },
+    /// Mode not implemented by this build.
+    #[error("pa.operational.mode={0} is not available yet")]
+    ModeUnavailable(&'static str),
+}
+
+/// Runs a node until SIGTERM/SIGINT.
+pub async fn run(props: RunProperties) -> Result<(), NodeError> {
+    if props.mode == Mode::ClusteredEngine {
+        return Err(NodeError::ModeUnavailable("CLUSTERED_ENGINE"));
+    }
+    create_data_dir(&props)?;
+    let store = Store::open(&props.data_dir)?;
+    let (revision, doc) = initial_config(&props, &store)?;
+    let engine = Engine::new(EngineSettings::from_props(&props), props.statistics_window);
+    engine
+        .apply(doc, revision)
+        .map_err(|p| NodeError::InvalidConfig {
+            file: "stored configuration".into(),
+            details: p.to_string(),
+        })?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    if props.mode == Mode::Standalone && props.engine_enabled {
+        tasks.push(start_engine(&props, &store, &engine, stop_rx.clone()).await?);
+    }
+    tasks.push(start_admin(&props, &store, &engine, stop_rx.clone()).await?);
+    tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);
+    tracing::info!(mode = ?props.mode, "gatehouse started");
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    stop_tx.send_replace(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn create_data_dir(props: &RunProperties) -> Result<(), NodeError> {
+    let dir = &props.data_dir;
+    let err = |source| NodeError::DataDir {
+        dir: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The startup TOML (stored as a new revision), else the stored one, else the embedded default.
+fn initial_config(
+    props: &RunProperties,
+    store: &Store,
+) -> Result<(u64, ConfigDocument), NodeError> {
+    if let Some(path) = &props.startup_config {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| NodeError::ReadConfig {
+            file: file.clone(),
+            source,
+        })?;
+        let doc = load_toml(&text).map_err(|e| NodeError::InvalidConfig {
+            details: e.render(&file),
+            file: file.clone(),
+        })?;
+        let rev = store.save_config(&doc, "startup", &format!("pa.startup.config {file}"))?;
+        return Ok((rev, doc));
+    }
+    if let Some(found) = store.latest_config()? {
+        return Ok(found);
+    }
+    let doc = ConfigDocument::embedded_default();
+    let rev = store.save_config(&doc, "startup", "embedded default")?;
+    Ok((rev, doc))
+}
+
+async fn start_engine(
+    props: &RunProperties,
+    store: &Store,
+    engine: &Arc<Engine>,
+    stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, NodeError> {
+    let pair = keys::ensure(store, "ENGINE")?;
+    let resolver = CertResolver::new(tls::certified_key(&pair.cert_pem, &pair.key_pem)?);
+    let protocols = props
+        .raw
+        .get("engine.ssl.protocols")
+        .cloned()
+        .unwrap_or_default();
+    let settings = EngineListenerSettings {
+        bind: props.engine_bind,
+        tls: tls::server_config(resolver, &protocols, true)?,
+        grace: GRACE,
+    };
+    Ok(listeners::supervise(engine.clone(), settings, stop).await?)
+}
+
+async fn start_admin(
+    props: &RunProperties,
+    store: &Store,
+    engine: &Arc<Engine>,
+    stop: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, NodeError> {
+    for name in keys::LISTENER_KEYS {
+        keys::ensure(store, name)?;
+    }
+    let pair = keys::ensure(store, "ADMIN")?;
+    let resolver = CertResolver::new(tls::certified_key(&pair.cert_pem, &pair.key_pem)?);
+    let protocols = props
+        .raw
+        .get("admin.ssl.protocols")
+        .cloned()
+        .unwrap_or_default();
+    let addr = SocketAddr::from(props.admin_addr);
+    let tcp = listener::bind(addr).await?;
+    tracing::info!(%addr, "admin listener started");
+    let opts = ServeOptions {
+        tls: Some(tls::server_config(resolver, &protocols, true)?),
+        limits: props.limits,
+        grace: GRACE,
+        engine: None,
+    };
+    let handler = crate::admin_http::handler(engine.clone());
+    Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,175 @@
+//! The node's embedded SQLite store under `pa.data.dir`: key pairs and configuration revisions.
+//! WAL journal, one transaction per write, schema migrations by version number.
+
+use std::path::Path;
+
+use gatehouse_model::ConfigDocument;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored document could not be read back.
+    #[error("store: revision {revision} is unreadable: {source}")]
+    Corrupt {
+        /// Revision.
+        revision: u64,
+        /// Cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A document could not be serialised.
+    #[error("store: cannot serialise configuration: {0}")]
+    Serialise(#[source] serde_json::Error),
+}
+
+/// Schema migrations, applied in order; index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &["CREATE TABLE key_pairs (
+        name TEXT PRIMARY KEY,
+        cert_pem TEXT NOT NULL,
+        key_pem TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE config_revisions (
+        revision INTEGER PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        document TEXT NOT NULL
+    );"];
+
+/// A stored key pair.
+#[derive(Debug, Clone)]
+pub struct StoredKeyPair {
+    /// Certificate chain, PEM.
+    pub cert_pem: String,
+    /// Private key, PEM.
+    pub key_pem: String,
+}
+
+/// The open store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+// === impl Store ===
+
+impl Store {
+    /// Opens (creating and migrating) `gatehouse.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(dir.join("gatehouse.db"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Self { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = self.conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// A key pair by listener name (`ADMIN`, `ENGINE`, `CONFIG QUERY`).
+    pub fn key_pair(&self, name: &str) -> Result<Option<StoredKeyPair>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT cert_pem, key_pem FROM key_pairs WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok(StoredKeyPair {
+                        cert_pem: r.get(0)?,
+                        key_pem: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Stores a key pair.
+    pub fn put_key_pair(&self, name: &str, pair: &StoredKeyPair) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO key_pairs (name, cert_pem, key_pem, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, pair.cert_pem, pair.key_pem, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The newest configuration revision.
+    pub fn latest_config(&self) -> Result<Option<(u64, ConfigDocument)>, StoreError> {
+        let row: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT revision, document FROM config_revisions ORDER BY revision DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(rev, text)| {
+            let revision = u64::try_from(rev).unwrap_or(0);
+            serde_json::from_str(&text)
+                .map(|doc| (revision, doc))
+                .map_err(|source| StoreError::Corrupt { revision, source })
+        })
+        .transpose()
+    }
+
+    /// Records a new revision; returns its number.
+    pub fn save_config(
+        &self,
+        doc: &ConfigDocument,
+        author: &str,
+        summary: &str,
+    ) -> Result<u64, StoreError> {
+        let text = serde_json::to_string(doc).map_err(StoreError::Serialise)?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO config_revisions (created_at, author, summary, document) VALUES (?1, ?2, ?3, ?4)",
+            params![now_ms(), author, summary, text],
+        )?;
+        let revision = u64::try_from(tx.last_insert_rowid()).unwrap_or(0);
+        tx.commit()?;
+        Ok(revision)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revisions_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.latest_config().unwrap().is_none());
+        let doc = ConfigDocument::embedded_default();
+        let r1 = store.save_config(&doc, "test", "first").unwrap();
+        let r2 = store.save_config(&doc, "test", "second").unwrap();
+        assert!(r2 > r1);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let (rev, back) = store.latest_config().unwrap().unwrap();
+        assert_eq!(rev, r2);
+        assert_eq!(back, doc);
+    }
+}

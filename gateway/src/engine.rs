@@ -1,0 +1,127 @@
+//! The engine's shared state: the snapshot handle, start-up settings, metrics and counters.
+//! One `Arc<Engine>` is shared by every listener and request.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::metrics::{AppMetrics, Metrics};
+use crate::pipeline::ctx::RequestIds;
+use crate::props::{PathSettings, RequestLimits, RunProperties};
+use crate::snapshot::{Snapshot, SnapshotHandle};
+use crate::stats::StatsWindow;
+
+/// Settings the engine reads from run.properties.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// Request limits.
+    pub limits: RequestLimits,
+    /// Path normalisation.
+    pub paths: PathSettings,
+    /// Detailed heartbeat.
+    pub detailed_heartbeat: bool,
+    /// WebSocket cap.
+    pub websocket_max: Option<u64>,
+}
+
+impl EngineSettings {
+    /// From run.properties.
+    pub fn from_props(p: &RunProperties) -> Self {
+        Self {
+            limits: p.limits,
+            paths: p.paths,
+            detailed_heartbeat: p.detailed_heartbeat,
+            websocket_max: p.websocket_max,
+        }
+    }
+}
+
+/// Shared engine state.
+#[derive(Debug)]
+pub struct Engine {
+    /// Current configuration.
+    pub snapshots: SnapshotHandle,
+    /// Start-up settings.
+    pub settings: EngineSettings,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Response statistics for the detailed heartbeat (when enabled).
+    pub stats: Option<StatsWindow>,
+    /// Request ids.
+    pub ids: RequestIds,
+    /// Open WebSockets.
+    pub websockets: Arc<AtomicI64>,
+    /// Process start.
+    pub started: Instant,
+    /// Metrics of requests answered without an application.
+    pub gateway_metrics: AppMetrics,
+}
+
+// === impl Engine ===
+
+impl Engine {
+    /// A new engine with no configuration.
+    pub fn new(settings: EngineSettings, statistics_window: u64) -> Arc<Self> {
+        let metrics = Metrics::default();
+        Arc::new(Self {
+            snapshots: SnapshotHandle::default(),
+            settings,
+            gateway_metrics: metrics.app("-"),
+            metrics,
+            stats: (statistics_window > 0).then(|| StatsWindow::new(statistics_window)),
+            ids: RequestIds::default(),
+            websockets: Arc::new(AtomicI64::new(0)),
+            started: Instant::now(),
+        })
+    }
+
+    /// Compiles and swaps in a configuration; on error nothing changes.
+    pub fn apply(
+        &self,
+        doc: gatehouse_model::ConfigDocument,
+        revision: u64,
+    ) -> Result<Arc<Snapshot>, gatehouse_model::Problems> {
+        let snap = self.snapshots.apply(doc, revision, Some(&self.metrics))?;
+        self.metrics
+            .config_revision
+            .set(i64::try_from(revision).unwrap_or(i64::MAX));
+        let loaded = snap
+            .loaded_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        self.metrics.config_loaded.set(loaded);
+        tracing::info!(
+            revision,
+            applications = snap.routes.app_count(),
+            "configuration applied"
+        );
+        Ok(snap)
+    }
+
+    /// Open client connections.
+    pub fn open_connections(&self) -> i64 {
+        self.metrics.connections.get()
+    }
+
+    /// Counts a WebSocket in; `false` when the cap is reached.
+    pub fn websocket_enter(&self) -> bool {
+        let n = self.websockets.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.settings.websocket_max {
+            Some(max) if u64::try_from(n).unwrap_or(0) > max => {
+                self.websockets.fetch_sub(1, Ordering::Relaxed);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The WebSocket counter, for tunnels that outlive the request.
+    pub fn websockets_handle(&self) -> Arc<AtomicI64> {
+        self.websockets.clone()
+    }
+
+    /// Counts a WebSocket out.
+    pub fn websocket_leave(&self) {
+        self.websockets.fetch_sub(1, Ordering::Relaxed);
+    }
+}

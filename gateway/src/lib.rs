@@ -1,0 +1,23 @@
+//! Gatehouse engine: the identity-aware reverse proxy that routes, normalises, authorises and
+//! proxies requests on engine listeners.
+//!
+//! The engine reads an immutable [`snapshot::Snapshot`] per request (swapped atomically when
+//! the configuration changes) and runs the [`pipeline`]. Start-up settings come from
+//! run.properties ([`props`]); the runtime configuration is a `gatehouse_model::ConfigDocument`.
+
+pub mod engine;
+pub mod host_info;
+pub mod listener;
+pub mod listeners;
+pub mod metrics;
+pub mod path;
+pub mod pipeline;
+pub mod props;
+pub mod reserved;
+pub mod route;
+pub mod snapshot;
+pub mod stats;
+pub mod tls;
+pub mod upstream;
+
+pub use engine::{Engine, EngineSettings};

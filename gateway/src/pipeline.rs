@@ -1,0 +1,309 @@
+//! The request pipeline: one straight function per request, reading one snapshot.
+//!
+//! ```text
+//! client ─▶ hygiene ─▶ origin (forwarded trust) ─▶ route (normalised path) ─┬─▶ reserved endpoint
+//!                                                                            ├─▶ unknown resource
+//!                                                                            └─▶ app/resource
+//!            ─▶ [authn ─▶ policy ─▶ identity]  (later issues)
+//!            ─▶ headers (strip owned, hop-by-hop; set X-Forwarded-*) ─▶ forward (failover) ─▶ client
+//! every error ─▶ respond::error_response (the only error → response mapping)
+//! every request ─▶ access log line + metrics
+//! ```
+
+pub mod ctx;
+pub mod forward;
+pub mod forwarded;
+pub mod headers;
+pub mod hygiene;
+pub mod respond;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{CONNECTION, HOST, UPGRADE};
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use crate::engine::Engine;
+use crate::path::encode_for_upstream;
+use crate::reserved;
+use crate::route::{Route, RouteApp, RouteInput};
+use crate::snapshot::Snapshot;
+use crate::upstream::{BoxError, GatewayBody};
+use ctx::{ConnInfo, RequestCtx};
+use forward::Outgoing;
+use forwarded::Origin;
+use respond::PipelineError;
+
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// Handles one request end to end; never fails (errors become responses).
+pub async fn handle(
+    engine: Arc<Engine>,
+    conn: ConnInfo,
+    req: Request<Incoming>,
+) -> Response<GatewayBody> {
+    let mut ctx = RequestCtx::new(
+        engine.ids.next(),
+        conn,
+        req.method().as_str(),
+        req.uri().path(),
+    );
+    let wants_html = respond::wants_html(req.headers());
+    if let Some(stats) = &engine.stats {
+        stats.begin();
+    }
+    let snapshot = engine.snapshots.load();
+    let mut app_metrics = None;
+    let result = run(
+        &engine,
+        snapshot.as_deref(),
+        &mut ctx,
+        &mut app_metrics,
+        req,
+    )
+    .await;
+    let mut resp = result.unwrap_or_else(|err| {
+        log_refusal(&ctx, &err);
+        let unknown = snapshot
+            .as_ref()
+            .map(|s| s.unknown.clone())
+            .unwrap_or_default();
+        respond::error_response(&err, &ctx.id, wants_html, &unknown)
+    });
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+        resp.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    let elapsed = ctx.started.elapsed();
+    let metrics = app_metrics.as_ref().unwrap_or(&engine.gateway_metrics);
+    metrics.record(resp.status().as_u16(), elapsed, ctx.upstream);
+    if let Some(stats) = &engine.stats {
+        stats.end(elapsed);
+    }
+    access_log(&ctx, resp.status());
+    resp
+}
+
+async fn run(
+    engine: &Engine,
+    snapshot: Option<&Snapshot>,
+    ctx: &mut RequestCtx,
+    app_metrics: &mut Option<crate::metrics::AppMetrics>,
+    mut req: Request<Incoming>,
+) -> Result<Response<GatewayBody>, PipelineError> {
+    let client_upgrade = is_upgrade(&req).then(|| hyper::upgrade::on(&mut req));
+    let (parts, body) = req.into_parts();
+    hygiene::check(&parts, &engine.settings.limits)?;
+    let Some(snap) = snapshot else {
+        return Err(PipelineError::NotConfigured);
+    };
+    let authority = authority_of(&parts);
+    let origin = snap.forwarding.origin(
+        &parts.headers,
+        authority.as_deref(),
+        ctx.conn.peer.ip(),
+        ctx.conn.secure,
+    );
+    ctx.client_ip = origin.client_ip;
+    let input = RouteInput {
+        host: &origin.host,
+        port: origin.port,
+        raw_path: parts.uri.path(),
+        method: parts.method.as_str(),
+    };
+    let routed = match snap.routes.select(input, engine.settings.paths)? {
+        Route::Reserved { endpoint } => return reserved::serve(engine, Some(snap), &endpoint),
+        Route::Unknown { path } => {
+            ctx.path = path.into_owned();
+            return Err(PipelineError::UnknownResource);
+        }
+        Route::App {
+            app,
+            resource,
+            path,
+        } => (app, resource, path.into_owned()),
+    };
+    let (app, resource, path) = routed;
+    ctx.path = path.clone();
+    ctx.application = Some(app.name.clone());
+    ctx.resource = Some(resource.name.clone());
+    ctx.audited = resource.audited;
+    *app_metrics = Some(app.metrics.clone());
+    if app.require_https && origin.proto != "https" {
+        return Err(PipelineError::HttpsRequired);
+    }
+    let request = Proxied {
+        parts,
+        body,
+        path,
+        origin,
+        client_upgrade,
+    };
+    proxy(engine, snap, app, ctx, request).await
+}
+
+/// A routed request on its way to the site.
+struct Proxied {
+    parts: Parts,
+    body: Incoming,
+    path: String,
+    origin: Origin,
+    client_upgrade: Option<OnUpgrade>,
+}
+
+async fn proxy(
+    engine: &Engine,
+    snap: &Snapshot,
+    app: &RouteApp,
+    ctx: &mut RequestCtx,
+    req: Proxied,
+) -> Result<Response<GatewayBody>, PipelineError> {
+    let Proxied {
+        mut parts,
+        body,
+        path,
+        origin,
+        client_upgrade,
+    } = req;
+    let site = &snap.sites[app.site];
+    let upgrade = client_upgrade.is_some();
+    if upgrade && !engine.websocket_enter() {
+        return Err(PipelineError::WebSocketLimit);
+    }
+    let client_host = parts
+        .headers
+        .get(HOST)
+        .cloned()
+        .or_else(|| authority_of(&parts).and_then(|a| HeaderValue::from_str(&a).ok()));
+    headers::clean_request(&mut parts.headers, upgrade, &[]);
+    forwarded::set_upstream_headers(&mut parts.headers, &origin, ctx.conn.peer.ip());
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+        parts.headers.insert(X_REQUEST_ID, v);
+    }
+    let mut path_and_query = encode_for_upstream(&path).into_owned();
+    if let Some(q) = parts.uri.query() {
+        path_and_query.push('?');
+        path_and_query.push_str(q);
+    }
+    let replayable = body.is_end_stream();
+    let out = Outgoing {
+        parts,
+        path_and_query,
+        client_host,
+        body: body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        replayable,
+    };
+    let started = Instant::now();
+    let sent = forward::send(site, out).await;
+    ctx.upstream = Some(started.elapsed());
+    let mut resp = match sent {
+        Ok(r) => r,
+        Err(e) => {
+            if upgrade {
+                engine.websocket_leave();
+            }
+            return Err(e.into());
+        }
+    };
+    let switching = upgrade && resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    match (switching, client_upgrade) {
+        (true, Some(client)) => tunnel(engine, client, hyper::upgrade::on(&mut resp)),
+        (false, Some(_)) => engine.websocket_leave(),
+        _ => {}
+    }
+    let (mut rparts, rbody) = resp.into_parts();
+    headers::clean_response(&mut rparts.headers, switching);
+    Ok(Response::from_parts(
+        rparts,
+        rbody.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+    ))
+}
+
+/// Copies bytes both ways between an upgraded client and backend connection.
+fn tunnel(engine: &Engine, client: OnUpgrade, upstream: OnUpgrade) {
+    let done = WebSocketSlot(engine.websockets_handle());
+    tokio::spawn(async move {
+        let _slot = done;
+        let (c, u) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!("upgrade failed: {e}");
+                return;
+            }
+        };
+        let mut c = TokioIo::new(c);
+        let mut u = TokioIo::new(u);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut u).await {
+            tracing::debug!("websocket closed: {e}");
+        }
+    });
+}
+
+/// Releases a WebSocket slot when the tunnel ends.
+struct WebSocketSlot(Arc<std::sync::atomic::AtomicI64>);
+
+impl Drop for WebSocketSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.version() == http::Version::HTTP_11
+        && req.headers().contains_key(UPGRADE)
+        && req
+            .headers()
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+/// `Host` (HTTP/1.1) or the URI authority (HTTP/2, absolute-form).
+fn authority_of(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_string()))
+}
+
+fn log_refusal(ctx: &RequestCtx, err: &PipelineError) {
+    match err {
+        PipelineError::Forward(e) => tracing::warn!(request_id = %ctx.id, "upstream failure: {e}"),
+        PipelineError::Hygiene(_) | PipelineError::Path(_) => {
+            tracing::info!(request_id = %ctx.id, "request refused: {err}")
+        }
+        _ => tracing::debug!(request_id = %ctx.id, "request answered by the gateway: {err}"),
+    }
+}
+
+/// One access-log line (SPEC §8). Never the query string, headers, cookies or tokens.
+fn access_log(ctx: &RequestCtx, status: StatusCode) {
+    if !ctx.audited {
+        return;
+    }
+    tracing::info!(
+        target: "gatehouse::access",
+        request_id = %ctx.id,
+        client = %ctx.client_ip,
+        method = %ctx.method,
+        path = %ctx.path,
+        application = ctx.application.as_deref().unwrap_or("-"),
+        resource = ctx.resource.as_deref().unwrap_or("-"),
+        subject = ctx.subject.as_deref().unwrap_or("-"),
+        auth = ctx.auth_mech.unwrap_or("-"),
+        status = status.as_u16(),
+        upstream_ms = ctx.upstream.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+    );
+}

@@ -1,0 +1,142 @@
+//! Header hygiene towards the backend and back: hop-by-hop removal and the gateway-owned header
+//! namespace, stripped in every spelling (case, `_`, `.`) before the gateway adds its own.
+
+use http::header::{CONNECTION, UPGRADE};
+use http::{HeaderMap, HeaderName};
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies remove.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "expect",
+];
+
+/// Header names owned by the gateway: never taken from the client.
+const OWNED_PREFIXES: &[&str] = &["x-forwarded-"];
+const OWNED_NAMES: &[&str] = &["forwarded", "x-real-ip", "x-request-id", "x-client-ip"];
+
+/// A header name in canonical form: lower case, `_` and `.` read as `-`.
+pub fn canonical(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'_' | b'.' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect()
+}
+
+/// True when `name` (any spelling) belongs to the gateway's namespace or to `extra` (canonical
+/// names, e.g. identity-mapping headers).
+pub fn is_owned(name: &str, extra: &[String]) -> bool {
+    let c = canonical(name);
+    OWNED_PREFIXES.iter().any(|p| c.starts_with(p))
+        || OWNED_NAMES.contains(&c.as_str())
+        || extra.contains(&c)
+}
+
+/// Prepares client headers for the backend: removes what `Connection` names, the hop-by-hop
+/// headers (keeping `Upgrade`/`Connection: upgrade` for an upgrade) and every gateway-owned name.
+pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &[String]) {
+    let upgrade_value = if upgrade {
+        headers.get(UPGRADE).cloned()
+    } else {
+        None
+    };
+    remove_connection_listed(headers);
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    let owned: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_owned(n.as_str(), extra_owned))
+        .cloned()
+        .collect();
+    for name in owned {
+        headers.remove(&name);
+    }
+    if let Some(v) = upgrade_value {
+        headers.insert(UPGRADE, v);
+        headers.insert(CONNECTION, http::HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Removes the headers a `Connection` header names (never more than what is named).
+fn remove_connection_listed(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(&name);
+    }
+}
+
+/// Prepares a backend response for the client: hop-by-hop headers out (kept for a `101`).
+pub fn clean_response(headers: &mut HeaderMap, switching: bool) {
+    if switching {
+        return;
+    }
+    remove_connection_listed(headers);
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn owned_headers_go_in_every_spelling() {
+        let mut h = HeaderMap::new();
+        for n in [
+            "X-Forwarded-For",
+            "x_forwarded_host",
+            "X.Forwarded.Proto",
+            "forwarded",
+            "X-Request-ID",
+        ] {
+            h.append(
+                HeaderName::try_from(n).unwrap(),
+                HeaderValue::from_static("evil"),
+            );
+        }
+        h.insert("x-kept", HeaderValue::from_static("ok"));
+        clean_request(&mut h, false, &[]);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn connection_header_cannot_protect_or_remove_beyond_its_list() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("x-drop, keep-alive"));
+        h.insert("x-drop", HeaderValue::from_static("1"));
+        h.insert("x-stay", HeaderValue::from_static("1"));
+        clean_request(&mut h, false, &[]);
+        assert!(!h.contains_key("x-drop"));
+        assert!(h.contains_key("x-stay"));
+        assert!(!h.contains_key(CONNECTION));
+    }
+
+    #[test]
+    fn upgrade_survives_for_websockets() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        clean_request(&mut h, true, &[]);
+        assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
+        assert_eq!(h.get(CONNECTION).unwrap(), "upgrade");
+    }
+}

@@ -1,0 +1,198 @@
+//! The one place where a pipeline error becomes an HTTP response: status, HTML or JSON by
+//! `Accept`, the request id, and nothing internal (no addresses, no causes, no tokens).
+
+use bytes::Bytes;
+use gatehouse_model::document::{ErrorContentType, UnknownResources};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use super::forward::ForwardError;
+use super::hygiene::HygieneError;
+use crate::path::PathError;
+use crate::upstream::GatewayBody;
+
+/// Everything that stops a request before (or instead of) the backend's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Malformed or ambiguous request.
+    #[error(transparent)]
+    Hygiene(#[from] HygieneError),
+    /// Refused path.
+    #[error(transparent)]
+    Path(#[from] PathError),
+    /// No configuration yet.
+    #[error("no configuration loaded")]
+    NotConfigured,
+    /// No virtual host, application or resource.
+    #[error("unknown resource")]
+    UnknownResource,
+    /// A reserved path that is not an endpoint.
+    #[error("no such endpoint")]
+    NoEndpoint,
+    /// `requireHTTPS` application reached over HTTP.
+    #[error("HTTPS required")]
+    HttpsRequired,
+    /// The WebSocket cap is reached.
+    #[error("too many WebSocket connections")]
+    WebSocketLimit,
+    /// The backend failed.
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
+}
+
+/// Status and user-facing message of an error.
+fn status_of(err: &PipelineError, unknown: &UnknownResources) -> (StatusCode, &'static str) {
+    use HygieneError as H;
+    match err {
+        PipelineError::Hygiene(H::LineTooLong) => {
+            (StatusCode::URI_TOO_LONG, "The request line is too long.")
+        }
+        PipelineError::Hygiene(H::HeadersTooLarge) => (
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "The request headers are too large.",
+        ),
+        PipelineError::Hygiene(_) | PipelineError::Path(_) => {
+            (StatusCode::BAD_REQUEST, "The request is malformed.")
+        }
+        PipelineError::NotConfigured => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The gateway has no configuration yet.",
+        ),
+        PipelineError::UnknownResource => (
+            StatusCode::from_u16(unknown.error_status_code).unwrap_or(StatusCode::FORBIDDEN),
+            "The requested resource is not available.",
+        ),
+        PipelineError::NoEndpoint => (StatusCode::NOT_FOUND, "No such endpoint."),
+        PipelineError::HttpsRequired => (StatusCode::FORBIDDEN, "This application requires HTTPS."),
+        PipelineError::WebSocketLimit => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Too many WebSocket connections.",
+        ),
+        PipelineError::Forward(ForwardError::Timeout { .. }) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "The application did not answer in time.",
+        ),
+        PipelineError::Forward(_) => (StatusCode::BAD_GATEWAY, "The application is not available."),
+    }
+}
+
+/// The response for an error.
+pub fn error_response(
+    err: &PipelineError,
+    request_id: &str,
+    wants_html: bool,
+    unknown: &UnknownResources,
+) -> Response<GatewayBody> {
+    let (status, default_message) = status_of(err, unknown);
+    let message = match err {
+        PipelineError::UnknownResource => {
+            unknown.error_message.as_deref().unwrap_or(default_message)
+        }
+        _ => default_message,
+    };
+    let forced = match err {
+        PipelineError::UnknownResource => unknown.error_content_type,
+        _ => ErrorContentType::Negotiate,
+    };
+    render(status, message, request_id, wants_html, forced)
+}
+
+/// Renders a gateway page in the negotiated (or forced) content type.
+pub fn render(
+    status: StatusCode,
+    message: &str,
+    request_id: &str,
+    wants_html: bool,
+    forced: ErrorContentType,
+) -> Response<GatewayBody> {
+    let kind = match forced {
+        ErrorContentType::Negotiate if wants_html => ErrorContentType::Html,
+        ErrorContentType::Negotiate => ErrorContentType::Json,
+        other => other,
+    };
+    let (ctype, body) = match kind {
+        ErrorContentType::Html => (
+            "text/html; charset=utf-8",
+            html_page(status, message, request_id),
+        ),
+        ErrorContentType::Text => (
+            "text/plain; charset=utf-8",
+            format!(
+                "{} {}\n{message}\nRequest id: {request_id}\n",
+                status.as_u16(),
+                reason(status)
+            ),
+        ),
+        _ => (
+            "application/json",
+            serde_json::json!({
+                "status": status.as_u16(),
+                "error": reason(status),
+                "message": message,
+                "requestId": request_id,
+            })
+            .to_string(),
+        ),
+    };
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    resp
+}
+
+fn reason(status: StatusCode) -> &'static str {
+    status.canonical_reason().unwrap_or("Error")
+}
+
+/// True when the client asks for HTML (browsers).
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+fn html_page(status: StatusCode, message: &str, request_id: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\
+         <body><h1>{code} {reason}</h1><p>{message}</p><p><small>Request id: {id}</small></p></body></html>\n",
+        code = status.as_u16(),
+        reason = reason(status),
+        message = escape(message),
+        id = escape(request_id),
+    )
+}
+
+/// Minimal HTML escaping for text placed in gateway pages.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A fixed body.
+pub fn full(body: impl Into<Bytes>) -> GatewayBody {
+    Full::new(body.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}

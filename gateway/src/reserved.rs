@@ -1,0 +1,118 @@
+//! Endpoints under the reserved path (SPEC §3). This module serves the heartbeat; the OIDC and
+//! JWKS endpoints join it with their features.
+
+use std::sync::OnceLock;
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, Response, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::engine::Engine;
+use crate::host_info::{self, human_bytes, CpuMeter};
+use crate::pipeline::respond::{full, PipelineError};
+use crate::snapshot::Snapshot;
+use crate::upstream::GatewayBody;
+
+/// Serves `endpoint` (the path below the reserved root).
+pub fn serve(
+    engine: &Engine,
+    snapshot: Option<&Snapshot>,
+    endpoint: &str,
+) -> Result<Response<GatewayBody>, PipelineError> {
+    match endpoint {
+        "/heartbeat.ping" => heartbeat(engine, snapshot),
+        _ => Err(PipelineError::NoEndpoint),
+    }
+}
+
+/// `/pa/heartbeat.ping`: `OK`, or the detailed JSON; `503` before any configuration.
+pub fn heartbeat(
+    engine: &Engine,
+    snapshot: Option<&Snapshot>,
+) -> Result<Response<GatewayBody>, PipelineError> {
+    let Some(snap) = snapshot else {
+        return Err(PipelineError::NotConfigured);
+    };
+    let (ctype, body) = if engine.settings.detailed_heartbeat {
+        ("application/json", detailed(engine, snap))
+    } else {
+        ("text/plain; charset=utf-8", "OK".to_string())
+    };
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ctype));
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+fn cpu_meter() -> &'static CpuMeter {
+    static METER: OnceLock<CpuMeter> = OnceLock::new();
+    METER.get_or_init(CpuMeter::default)
+}
+
+fn detailed(engine: &Engine, snap: &Snapshot) -> String {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: String| {
+        m.insert(k.to_string(), Value::String(v));
+    };
+    if let Some(stats) = &engine.stats {
+        let (time, conc) = stats.summarize();
+        put(
+            "response.statistics.window.seconds",
+            stats.seconds().to_string(),
+        );
+        put("response.statistics.count", time.count.to_string());
+        put(
+            "response.time.statistics.90.percentile",
+            time.p90.to_string(),
+        );
+        put("response.time.statistics.mean", format!("{:.0}", time.mean));
+        put("response.time.statistics.max", time.max.to_string());
+        put("response.time.statistics.min", time.min.to_string());
+        put(
+            "response.concurrency.statistics.90.percentile",
+            conc.p90.to_string(),
+        );
+        put(
+            "response.concurrency.statistics.mean",
+            format!("{:.0}", conc.mean),
+        );
+        put("response.concurrency.statistics.max", conc.max.to_string());
+        put("response.concurrency.statistics.min", conc.min.to_string());
+    }
+    put("cpu.load", format!("{:.2}", cpu_meter().sample()));
+    if let Some((virt, rss)) = host_info::process_memory() {
+        put("total.jvm.memory", human_bytes(virt));
+        put("free.jvm.memory", human_bytes(virt.saturating_sub(rss)));
+        put("used.jvm.memory", human_bytes(rss));
+    }
+    if let Some((total, free)) = host_info::host_memory() {
+        put("total.physical.system.memory", human_bytes(total));
+        put("total.free.physical.system.memory", human_bytes(free));
+        put(
+            "total.used.physical.system.memory",
+            human_bytes(total.saturating_sub(free)),
+        );
+    }
+    put("number.of.cpus", host_info::cpus().to_string());
+    put("hostname", host_info::hostname());
+    put(
+        "open.client.connections",
+        engine.open_connections().to_string(),
+    );
+    put(
+        "number.of.applications",
+        snap.doc.applications.len().to_string(),
+    );
+    put(
+        "number.of.virtual.hosts",
+        snap.doc.virtual_hosts.len().to_string(),
+    );
+    put(
+        "last.refresh.time",
+        humantime::format_rfc3339_millis(snap.loaded_at).to_string(),
+    );
+    serde_json::json!({ "items": [Value::Object(m)] }).to_string()
+}

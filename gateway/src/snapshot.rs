@@ -1,0 +1,240 @@
+//! The configuration snapshot: a validated document compiled into the immutable form the hot
+//! path reads (routing table, site pools, forwarding policy), swapped atomically.
+//!
+//! A request loads the current snapshot once and keeps it to the end, so a swap never changes
+//! the rules under a request in flight; the old snapshot is freed when its last request ends.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwapOption;
+use gatehouse_model::document::UnknownResources;
+use gatehouse_model::{validate, ConfigDocument, Problems};
+use tokio::sync::watch;
+
+use crate::metrics::{AppMetrics, Metrics};
+use crate::pipeline::forwarded::ForwardingPolicy;
+use crate::route::resource::{ResourceMatcher, ResourceSpec};
+use crate::route::trie::ContextTrie;
+use crate::route::vhost::VhostTable;
+use crate::route::{RouteApp, RouteResource, RouteTable};
+use crate::upstream::SiteClient;
+
+/// A compiled, immutable configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Configuration revision it was compiled from.
+    pub revision: u64,
+    /// When it was swapped in.
+    pub loaded_at: SystemTime,
+    /// The document itself (listeners, counts, export).
+    pub doc: Arc<ConfigDocument>,
+    /// Routing table.
+    pub routes: RouteTable,
+    /// Site clients, indexed by `RouteApp::site`.
+    pub sites: Vec<Arc<SiteClient>>,
+    /// Unknown-resource settings.
+    pub unknown: UnknownResources,
+    /// Which forwarded headers are believed.
+    pub forwarding: ForwardingPolicy,
+}
+
+/// Validates and compiles a document. `previous` lends its site pools where sites are unchanged.
+pub fn compile(
+    doc: ConfigDocument,
+    revision: u64,
+    previous: Option<&Snapshot>,
+    metrics: Option<&Metrics>,
+) -> Result<Snapshot, Problems> {
+    validate(&doc)?;
+    let mut problems = Problems::default();
+    let sites = compile_sites(&doc, previous, &mut problems);
+    let routes = compile_routes(&doc, metrics, &mut problems);
+    let forwarding = ForwardingPolicy::compile(&doc);
+    problems.into_result()?;
+    Ok(Snapshot {
+        revision,
+        loaded_at: SystemTime::now(),
+        unknown: doc.unknown_resources.clone(),
+        forwarding,
+        routes,
+        sites,
+        doc: Arc::new(doc),
+    })
+}
+
+fn compile_sites(
+    doc: &ConfigDocument,
+    previous: Option<&Snapshot>,
+    problems: &mut Problems,
+) -> Vec<Arc<SiteClient>> {
+    let mut out = Vec::with_capacity(doc.sites.len());
+    for (i, site) in doc.sites.iter().enumerate() {
+        let reused = previous
+            .and_then(|p| p.sites.iter().find(|s| s.serves(doc, site)))
+            .cloned();
+        match reused.map_or_else(|| SiteClient::build(doc, site).map(Arc::new), Ok) {
+            Ok(client) => out.push(client),
+            Err(e) => problems.push(
+                format!("sites[{i}].trustedCertificateGroupId"),
+                e.to_string(),
+            ),
+        }
+    }
+    out
+}
+
+fn compile_routes(
+    doc: &ConfigDocument,
+    metrics: Option<&Metrics>,
+    problems: &mut Problems,
+) -> RouteTable {
+    let mut table = RouteTable {
+        reserved: doc.reserved_application.context_root.clone(),
+        vhosts: VhostTable::default(),
+        roots: Vec::new(),
+        apps: Vec::new(),
+    };
+    for (i, v) in doc.virtual_hosts.iter().enumerate() {
+        table.vhosts.insert(&v.host, v.port, i);
+        table.roots.push(ContextTrie::default());
+    }
+    for (i, app) in doc
+        .applications
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.enabled)
+    {
+        let Some(mut compiled) = compile_app(doc, app, i, problems) else {
+            continue;
+        };
+        if let Some(m) = metrics {
+            compiled.metrics = m.app(&app.name);
+        }
+        let slot = table.apps.len();
+        for vid in &app.virtual_host_ids {
+            if let Some(v) = doc.virtual_hosts.iter().position(|v| v.id == *vid) {
+                table.roots[v].insert(&app.context_root, app.case_sensitive_path, slot);
+            }
+        }
+        table.apps.push(compiled);
+    }
+    table
+}
+
+fn compile_app(
+    doc: &ConfigDocument,
+    app: &gatehouse_model::objects::Application,
+    index: usize,
+    problems: &mut Problems,
+) -> Option<RouteApp> {
+    let site = doc.sites.iter().position(|s| s.id == app.site_id)?;
+    let mut resources = doc.resources_of(app.id);
+    resources.retain(|r| r.enabled);
+    if app.manual_ordering_enabled {
+        let rank = |id: u64| {
+            app.resource_order
+                .iter()
+                .position(|x| *x == id)
+                .unwrap_or(usize::MAX)
+        };
+        resources.sort_by_key(|r| (rank(r.id), r.id));
+    }
+    let specs: Vec<ResourceSpec<'_>> = resources
+        .iter()
+        .enumerate()
+        .map(|(index, r)| ResourceSpec {
+            index,
+            id: r.id,
+            methods: &r.methods,
+            patterns: r
+                .path_patterns
+                .iter()
+                .map(|p| {
+                    (
+                        p.kind == gatehouse_model::objects::PatternType::Regex,
+                        p.pattern.as_str(),
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    let matcher = match ResourceMatcher::compile(
+        &specs,
+        app.manual_ordering_enabled,
+        !app.case_sensitive_path,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(format!("applications[{index}]"), e.to_string());
+            return None;
+        }
+    };
+    Some(RouteApp {
+        id: app.id,
+        name: app.name.clone(),
+        context_root: app.context_root.clone(),
+        case_sensitive: app.case_sensitive_path,
+        allow_empty_segments: app.allow_empty_path_segments,
+        kind: app.application_type,
+        site,
+        require_https: app.require_https,
+        deploy_reserved: app.deploy_reserved_resources,
+        resources: resources
+            .iter()
+            .map(|r| RouteResource {
+                id: r.id,
+                name: r.name.clone(),
+                anonymous: r.anonymous,
+                unprotected: r.unprotected,
+                audited: r.audit_level == gatehouse_model::objects::AuditLevel::On,
+            })
+            .collect(),
+        matcher,
+        metrics: AppMetrics::detached(),
+    })
+}
+
+/// The engine's current snapshot, swapped atomically; `None` until the first configuration.
+#[derive(Debug)]
+pub struct SnapshotHandle {
+    current: ArcSwapOption<Snapshot>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for SnapshotHandle {
+    fn default() -> Self {
+        Self {
+            current: ArcSwapOption::empty(),
+            changed: watch::channel(0).0,
+        }
+    }
+}
+
+// === impl SnapshotHandle ===
+
+impl SnapshotHandle {
+    /// The current snapshot (one atomic load; no lock).
+    pub fn load(&self) -> Option<Arc<Snapshot>> {
+        self.current.load_full()
+    }
+
+    /// Compiles `doc` against the current snapshot and swaps it in; on error nothing changes.
+    pub fn apply(
+        &self,
+        doc: ConfigDocument,
+        revision: u64,
+        metrics: Option<&Metrics>,
+    ) -> Result<Arc<Snapshot>, Problems> {
+        let previous = self.load();
+        let next = Arc::new(compile(doc, revision, previous.as_deref(), metrics)?);
+        self.current.store(Some(next.clone()));
+        self.changed.send_replace(revision);
+        Ok(next)
+    }
+
+    /// Notified with the revision after every swap.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
