@@ -89,6 +89,13 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     }
     tasks.push(start_admin(&props, &store, &engine, stop_rx.clone()).await?);
     tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);
+    let store = Arc::new(std::sync::Mutex::new(store));
+    tasks.push(tokio::spawn(reload_on_hangup(
+        props.clone(),
+        store,
+        engine.clone(),
+        stop_rx.clone(),
+    )));
     tracing::info!(mode = ?props.mode, "gatehouse started");
     wait_for_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
@@ -130,6 +137,12 @@ fn initial_config(
             details: e.render(&file),
             file: file.clone(),
         })?;
+        if let Err(p) = gatehouse_gateway::snapshot::compile(doc.clone(), 0, None, None) {
+            return Err(NodeError::InvalidConfig {
+                file,
+                details: p.to_string(),
+            });
+        }
         let rev = store.save_config(&doc, "startup", &format!("pa.startup.config {file}"))?;
         return Ok((rev, doc));
     }
@@ -189,6 +202,59 @@ async fn start_admin(
     };
     let handler = crate::admin_http::handler(engine.clone());
     Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))
+}
+
+/// SIGHUP re-reads `pa.startup.config`: a valid document becomes a new revision and is applied
+/// at once; an invalid one is refused with every problem logged, and the old one keeps serving.
+async fn reload_on_hangup(
+    props: RunProperties,
+    store: Arc<std::sync::Mutex<Store>>,
+    engine: Arc<Engine>,
+    mut stop: watch::Receiver<bool>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hup.recv() => reload(&props, &store, &engine),
+                _ = listener::stopped(&mut stop) => return,
+            }
+        }
+    }
+}
+
+fn reload(props: &RunProperties, store: &std::sync::Mutex<Store>, engine: &Engine) {
+    let Some(path) = &props.startup_config else {
+        tracing::warn!("SIGHUP ignored: pa.startup.config is not set");
+        return;
+    };
+    let file = path.display().to_string();
+    let doc = match std::fs::read_to_string(path).map(|t| load_toml(&t)) {
+        Ok(Ok(doc)) => doc,
+        Ok(Err(e)) => {
+            return tracing::error!(
+                "reload refused; the current configuration stays:\n{}",
+                e.render(&file)
+            )
+        }
+        Err(e) => return tracing::error!("reload refused: cannot read {file}: {e}"),
+    };
+    if let Err(p) = gatehouse_gateway::snapshot::compile(doc.clone(), 0, None, None) {
+        return tracing::error!("reload refused; the current configuration stays:\n{p}");
+    }
+    let saved = match store.lock() {
+        Ok(s) => s.save_config(&doc, "startup", &format!("reload of {file}")),
+        Err(_) => return tracing::error!("reload refused: store unavailable"),
+    };
+    match saved.map(|rev| (rev, engine.apply(doc, rev))) {
+        Ok((rev, Ok(_))) => tracing::info!(revision = rev, "configuration reloaded from {file}"),
+        Ok((_, Err(p))) => tracing::error!("reload refused; the current configuration stays:\n{p}"),
+        Err(e) => tracing::error!("reload refused: {e}"),
+    }
 }
 
 async fn wait_for_signal() {

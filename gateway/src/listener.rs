@@ -1,6 +1,8 @@
 //! Accept loops: TCP, optional TLS, HTTP/1.1 and HTTP/2 (hyper-util's auto builder), request
 //! limits, connection counting and graceful drain on shutdown.
 
+pub mod framing;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -116,35 +118,24 @@ pub async fn serve(
             .as_ref()
             .map(|e| ConnectionCount::new(e.clone()));
         let watcher = graceful.watcher();
+        let max_head = opts.limits.request_line + opts.limits.header_bytes + 1024;
         tokio::spawn(async move {
             let _count = counter;
-            match acceptor {
-                Some(acc) => {
-                    let tls =
-                        match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(s)) => s,
-                            Ok(Err(e)) => {
-                                return tracing::debug!(%peer, "TLS handshake failed: {e}")
-                            }
-                            Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
-                        };
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(tls), svc)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, "connection error: {e}");
-                    }
-                }
-                None => {
-                    let conn = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, "connection error: {e}");
-                    }
-                }
+            let Some(acc) = acceptor else {
+                let io = framing::FramingGuard::new(stream, max_head);
+                return serve_io(&builder, io, svc, watcher, peer).await;
+            };
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acc.accept(stream)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
+            };
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                serve_io(&builder, tls, svc, watcher, peer).await;
+            } else {
+                let io = framing::FramingGuard::new(tls, max_head);
+                serve_io(&builder, io, svc, watcher, peer).await;
             }
         });
     }
@@ -157,6 +148,31 @@ pub async fn serve(
             port = local_port,
             "grace period over; closing remaining connections"
         );
+    }
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2, upgrades allowed) under the graceful watcher.
+async fn serve_io<I, S>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    svc: S,
+    watcher: hyper_util::server::graceful::Watcher,
+    peer: SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<GatewayBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .into_owned();
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(%peer, "connection error: {e}");
     }
 }
 

@@ -35,6 +35,9 @@ pub enum PathError {
     /// An encoded separator or dot while `pa.uri.canonicalize=false`.
     #[error("path contains an encoded separator")]
     EncodedSeparator,
+    /// A `%` not followed by two hex digits (e.g. IIS-style `%u002e`).
+    #[error("path contains a malformed percent-encoding")]
+    BadEncoding,
 }
 
 /// Normalises a raw request path (without query). `keep_empty` keeps `//` segments.
@@ -49,6 +52,7 @@ pub fn normalize(
     if is_plain(raw, keep_empty) {
         return Ok(Cow::Borrowed(raw));
     }
+    check_escapes(raw.as_bytes())?;
     let decoded = decode_all(raw.as_bytes(), settings)?;
     check_bytes(&decoded)?;
     let text = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
@@ -120,6 +124,24 @@ fn decode_once(input: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     changed.then_some(out)
+}
+
+/// Every `%` of the raw path must start a two-hex-digit escape.
+fn check_escapes(raw: &[u8]) -> Result<(), PathError> {
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            let ok = raw.get(i + 1).copied().and_then(hex).is_some()
+                && raw.get(i + 2).copied().and_then(hex).is_some();
+            if !ok {
+                return Err(PathError::BadEncoding);
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(())
 }
 
 fn has_encoded_separator(input: &[u8]) -> bool {

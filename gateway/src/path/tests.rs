@@ -86,3 +86,11 @@ fn upstream_encoding_round_trips() {
     assert_eq!(encode_for_upstream("/a b"), "/a%20b");
     assert_eq!(encode_for_upstream("/plain/path"), "/plain/path");
 }
+
+#[test]
+fn malformed_escapes_are_refused() {
+    assert_eq!(n("/a/%u002e%u002e/b").unwrap_err(), PathError::BadEncoding);
+    assert_eq!(n("/a%").unwrap_err(), PathError::BadEncoding);
+    assert_eq!(n("/a%2").unwrap_err(), PathError::BadEncoding);
+    assert_eq!(n("/100%25").unwrap(), "/100%");
+}

@@ -4,11 +4,15 @@
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::request::Parts;
 
+use crate::listener::framing::REFUSAL_HEADER;
 use crate::props::RequestLimits;
 
 /// Why a request was refused before routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HygieneError {
+    /// The framing guard refused the request head (ambiguous length, line folding).
+    #[error("ambiguous request framing")]
+    Framing,
     /// Both `Content-Length` and `Transfer-Encoding`.
     #[error("both Content-Length and Transfer-Encoding")]
     LengthAndChunked,
@@ -28,6 +32,9 @@ pub enum HygieneError {
 
 /// Checks a request head.
 pub fn check(parts: &Parts, limits: &RequestLimits) -> Result<(), HygieneError> {
+    if parts.headers.contains_key(REFUSAL_HEADER) {
+        return Err(HygieneError::Framing);
+    }
     let target = parts.uri.path_and_query().map_or(1, |p| p.as_str().len());
     if parts.method.as_str().len() + 1 + target + 9 > limits.request_line {
         return Err(HygieneError::LineTooLong);

@@ -1,0 +1,95 @@
+//! The `gatehouse` command line: start a node from run.properties, or run a helper command.
+//!
+//! Exit codes: 0 clean shutdown; 2 bad command line or bad run.properties; 1 any other start-up
+//! failure, with a one-line cause.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::{echo, logging, node};
+use clap::{Parser, Subcommand};
+use gatehouse_gateway::props;
+
+/// Gatehouse: an identity-aware reverse proxy and access gateway.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+struct Cli {
+    /// run.properties of this node.
+    #[arg(
+        short = 'p',
+        long = "properties",
+        value_name = "PATH",
+        default_value = "run.properties"
+    )]
+    properties: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the node (the default).
+    Run,
+    /// Run a sample backend that echoes each request as JSON.
+    Echo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+}
+
+/// Parses the command line and runs; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gatehouse: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Echo { listen } => match runtime.block_on(echo::run(listen)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gatehouse echo: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Run => run_node(&runtime, &cli.properties),
+    }
+}
+
+fn run_node(runtime: &tokio::runtime::Runtime, path: &std::path::Path) -> ExitCode {
+    let (props, warnings) = match props::load(path) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("gatehouse: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _guard = logging::init(props.log_format);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    match runtime.block_on(node::run(props)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            drop(_guard);
+            eprintln!("gatehouse: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Clients for the tests: reqwest towards the engine (its certificate is self-signed) and raw
+//! sockets for requests a well-behaved client would never send.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A client that accepts the engine's self-signed certificate and resolves `hosts` to 127.0.0.1.
+pub fn https(hosts: &[&str]) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30));
+    for h in hosts {
+        b = b.resolve(h, SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+    b.build().unwrap_or_default()
+}
+
+/// Sends raw bytes over plain TCP and returns everything read until close or 5 s.
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> anyhow::Result<String> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.write_all(request).await?;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The status code of a raw HTTP/1.1 response (`0` if none).
+pub fn status_of(raw_response: &str) -> u16 {
+    raw_response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}

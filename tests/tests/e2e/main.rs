@@ -1,0 +1,10 @@
+//! End-to-end tests of the node as a real process (one test binary, one module per area).
+
+mod hygiene;
+mod ops;
+mod paths;
+mod proxy;
+mod reserved;
+mod startup;
+mod streaming;
+mod swap;
