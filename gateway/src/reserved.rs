@@ -116,3 +116,51 @@ fn detailed(engine: &Engine, snap: &Snapshot) -> String {
     );
     serde_json::json!({ "items": [Value::Object(m)] }).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineSettings;
+    use crate::pipeline::respond::error_response;
+    use crate::props::{PathSettings, RequestLimits};
+
+    fn engine(detailed: bool) -> std::sync::Arc<Engine> {
+        Engine::new(
+            EngineSettings {
+                limits: RequestLimits {
+                    request_line: 8192,
+                    header_count: 100,
+                    header_bytes: 8192,
+                    body_read: 204_800,
+                },
+                paths: PathSettings {
+                    canonicalize: true,
+                    decode_count: 3,
+                },
+                detailed_heartbeat: detailed,
+                websocket_max: None,
+            },
+            0,
+        )
+    }
+
+    #[test]
+    fn heartbeat_is_503_until_a_configuration_is_loaded() {
+        let engine = engine(false);
+        let err = heartbeat(&engine, engine.snapshots.load().as_deref()).unwrap_err();
+        let resp = error_response(&err, "id", false, &Default::default());
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        engine
+            .apply(gatehouse_model::ConfigDocument::embedded_default(), 1)
+            .unwrap();
+        let ok = heartbeat(&engine, engine.snapshots.load().as_deref()).unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn unknown_reserved_endpoint_is_404() {
+        let engine = engine(true);
+        let err = serve(&engine, None, "/nope").unwrap_err();
+        assert!(matches!(err, PipelineError::NoEndpoint));
+    }
+}

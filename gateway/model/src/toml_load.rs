@@ -175,3 +175,102 @@ fn walk<'a>(node: Node<'a>, step: &Step<'_>) -> Option<(Node<'a>, Option<usize>)
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[engineListeners]]
+id = 1
+name = "l"
+port = 3000
+
+[[virtualHosts]]
+id = 1
+host = "*.example.com"
+port = 3000
+
+[[sites]]
+id = 1
+name = "s"
+targets = ["backend:8080", "[::1]:8443"]
+
+[[applications]]
+id = 1
+name = "a"
+contextRoot = "/app"
+virtualHostIds = [1]
+siteId = 1
+"#;
+
+    #[test]
+    fn a_valid_document_round_trips_through_toml() {
+        let doc = load_toml(GOOD).unwrap();
+        assert_eq!(doc.applications[0].context_root, "/app");
+        assert!(doc.engine_listeners[0].secure, "secure defaults to true");
+        let text = to_toml(&doc).unwrap();
+        assert_eq!(load_toml(&text).unwrap(), doc);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let bad = GOOD
+            .replace("contextRoot = \"/app\"", "contextRoot = \"/pa/x\"")
+            .replace("siteId = 1", "siteId = 5")
+            .replace("\"backend:8080\"", "\"backend\"");
+        let TomlError::Invalid(list) = load_toml(&bad).unwrap_err() else {
+            panic!("expected validation problems");
+        };
+        let render: Vec<String> = list.iter().map(ToString::to_string).collect();
+        assert_eq!(list.len(), 3, "{render:?}");
+        assert!(
+            render.contains(
+                &"line 15: sites[0].targets[0]: 'backend' is not 'host:port'".to_string()
+            ),
+            "{render:?}"
+        );
+        assert!(
+            render
+                .iter()
+                .any(|r| r.starts_with("line 20: applications[0].contextRoot")),
+            "{render:?}"
+        );
+        assert!(
+            render
+                .iter()
+                .any(|r| r.starts_with("line 22: applications[0].siteId")),
+            "{render:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_types_name_the_line() {
+        let err =
+            load_toml("[[sites]]\nid = 1\nname = \"s\"\ntargets = []\nbogus = 1\n").unwrap_err();
+        assert!(matches!(err, TomlError::Syntax { line: 5, .. }), "{err}");
+        let err = load_toml("[[engineListeners]]\nid = \"one\"\n").unwrap_err();
+        assert!(matches!(err, TomlError::Syntax { line: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn duplicate_context_roots_and_regex_without_manual_order_are_refused() {
+        let doc = format!(
+            "{GOOD}\n[[applications]]\nid = 2\nname = \"b\"\ncontextRoot = \"/APP\"\nvirtualHostIds = [1]\nsiteId = 1\n\
+             [[resources]]\nid = 1\napplicationId = 1\nname = \"r\"\npathPatterns = [{{ type = \"REGEX\", pattern = \"/x\" }}]\n"
+        );
+        let TomlError::Invalid(list) = load_toml(&doc).unwrap_err() else {
+            panic!("expected problems");
+        };
+        let text = list
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(text.contains("already has context root '/app'"), "{text}");
+        assert!(
+            text.contains("REGEX patterns need manualOrderingEnabled"),
+            "{text}"
+        );
+    }
+}
