@@ -168,43 +168,59 @@ impl<IO> FramingGuard<IO> {
         }
     }
 
-    fn chunked(&mut self, mut c: Chunk) {
-        let mut used = 0;
-        let bytes = &self.pending[..];
-        while used < bytes.len() && c != Chunk::Done {
-            if let Chunk::Data(n) = c {
-                let k = usize::try_from(n)
-                    .unwrap_or(usize::MAX)
-                    .min(bytes.len() - used);
-                used += k;
-                let left = n - k as u64;
-                c = if left == 0 {
-                    Chunk::DataCr
-                } else {
-                    Chunk::Data(left)
-                };
-                continue;
+    fn chunked(&mut self, c: Chunk) {
+        match scan_chunks(c, &self.pending) {
+            Scan::More(next) => {
+                let passed = self.pending.split();
+                self.out.unsplit(passed);
+                self.state = State::Chunked(next);
             }
-            match step_chunk(c, bytes[used]) {
-                Some(next) => {
-                    used += 1;
-                    c = next;
-                }
-                None => {
-                    // Malformed chunking: hyper refuses it itself; stop following.
-                    self.state = State::Opaque;
-                    return;
-                }
+            Scan::Done(used) => {
+                let passed = self.pending.split_to(used);
+                self.out.unsplit(passed);
+                self.state = State::Head;
             }
+            Scan::Malformed => self.state = State::Opaque,
         }
-        let passed = self.pending.split_to(used);
-        self.out.unsplit(passed);
-        self.state = if c == Chunk::Done {
-            State::Head
-        } else {
-            State::Chunked(c)
-        };
     }
+}
+
+/// Result of scanning bytes of a chunked body.
+enum Scan {
+    /// All bytes belong to the body; it continues in this state.
+    More(Chunk),
+    /// The body ends after this many bytes.
+    Done(usize),
+    /// Not valid chunking (hyper refuses it itself).
+    Malformed,
+}
+
+fn scan_chunks(mut c: Chunk, bytes: &[u8]) -> Scan {
+    let mut used = 0;
+    while used < bytes.len() {
+        if let Chunk::Data(n) = c {
+            let k = usize::try_from(n)
+                .unwrap_or(usize::MAX)
+                .min(bytes.len() - used);
+            used += k;
+            let left = n - k as u64;
+            c = if left == 0 {
+                Chunk::DataCr
+            } else {
+                Chunk::Data(left)
+            };
+            continue;
+        }
+        match step_chunk(c, bytes[used]) {
+            Some(Chunk::Done) => return Scan::Done(used + 1),
+            Some(next) => {
+                used += 1;
+                c = next;
+            }
+            None => return Scan::Malformed,
+        }
+    }
+    Scan::More(c)
 }
 
 /// One byte of chunk framing outside data; `None` when malformed.
@@ -334,6 +350,50 @@ fn inspect(head: &[u8]) -> Verdict {
     }
 }
 
+impl<IO: AsyncRead + Unpin> FramingGuard<IO> {
+    /// Body and opaque bytes with nothing buffered: read straight into the caller's buffer and
+    /// only scan them; bytes past the end of the body go back to `pending`.
+    fn poll_direct(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {}
+            other => return other,
+        }
+        let end = match self.state {
+            State::Length(n) => {
+                let got = (buf.filled().len() - before) as u64;
+                if got < n {
+                    self.state = State::Length(n - got);
+                    return Poll::Ready(Ok(()));
+                }
+                self.state = State::Head;
+                before + usize::try_from(n).unwrap_or(usize::MAX)
+            }
+            State::Chunked(c) => match scan_chunks(c, &buf.filled()[before..]) {
+                Scan::More(next) => {
+                    self.state = State::Chunked(next);
+                    return Poll::Ready(Ok(()));
+                }
+                Scan::Done(used) => {
+                    self.state = State::Head;
+                    before + used
+                }
+                Scan::Malformed => {
+                    self.state = State::Opaque;
+                    return Poll::Ready(Ok(()));
+                }
+            },
+            _ => return Poll::Ready(Ok(())),
+        };
+        if end < buf.filled().len() {
+            self.pending.extend_from_slice(&buf.filled()[end..]);
+            buf.set_filled(end);
+            self.advance();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -350,6 +410,13 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
             }
             if this.eof {
                 return Poll::Ready(Ok(()));
+            }
+            let direct = matches!(
+                this.state,
+                State::Length(_) | State::Chunked(_) | State::Opaque
+            );
+            if direct && this.pending.is_empty() {
+                return this.poll_direct(cx, buf);
             }
             let mut tmp = [0u8; 16 * 1024];
             let mut rb = ReadBuf::new(&mut tmp);
