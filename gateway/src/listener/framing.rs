@@ -21,6 +21,8 @@ pub const REFUSAL_HEADER: &str = "x-gatehouse-refusal";
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 const MAX_HEADERS: usize = 256;
+/// Bytes asked of the socket per read while a header block is inspected.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// Where the guard is in the byte stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,21 +420,19 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
             if direct && this.pending.is_empty() {
                 return this.poll_direct(cx, buf);
             }
-            let mut tmp = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut tmp);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+            // Read straight into the spare capacity of `pending` (no zeroed scratch buffer).
+            let before = this.pending.len();
+            this.pending.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.pending) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                Poll::Ready(Ok(0)) => {
                     this.eof = true;
                     let rest = this.pending.split();
                     this.out.unsplit(rest);
                 }
-                Poll::Ready(Ok(())) if this.state == State::Discard => {}
-                Poll::Ready(Ok(())) => {
-                    this.pending.extend_from_slice(rb.filled());
-                    this.advance();
-                }
+                Poll::Ready(Ok(_)) if this.state == State::Discard => this.pending.truncate(before),
+                Poll::Ready(Ok(_)) => this.advance(),
             }
         }
     }

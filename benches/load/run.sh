@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Load benchmark (issue 2): the backend directly, nginx as a plain reverse proxy and Gatehouse
+# proxying an unprotected application, measured in ONE run on loopback. The proxy under test is
+# pinned to CPU 0; wrk and the backend share CPU 1. Prints a Markdown table with req/s, p50, p99,
+# CPU µs per request and the ratios to nginx.
+#
+# Usage: benches/load/run.sh            (DURATION=20s CONNECTIONS=64 ROUNDS=3 to change)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-3s}
+CONNECTIONS=${CONNECTIONS:-64}
+ROUNDS=${ROUNDS:-3}
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+work=$(mktemp -d /tmp/gatehouse-load.XXXXXX)
+pids=()
+
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+install_tools() {
+  local missing=()
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}" >&2
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_http() { # url
+  local deadline=$((SECONDS + 30))
+  until curl -fsS -o /dev/null "$1"; do
+    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $1" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+nginx_conf() { # name port body
+  mkdir -p "$work/$1"
+  cat > "$work/$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $work/$1/access.log;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$2 reuseport;
+    $3
+  }
+  $4
+}
+CONF
+}
+
+# CPU time (µs) used so far by a process and its children threads: utime + stime from /proc.
+cpu_us() { # pid...
+  local total=0 ticks; ticks=$(getconf CLK_TCK)
+  for p in "$@"; do
+    # shellcheck disable=SC2046
+    set -- $(sed 's/^.*) //' "/proc/$p/stat")
+    total=$((total + (${12} + ${13}) * 1000000 / ticks))
+  done
+  echo "$total"
+}
+
+measure() { # name url pids...
+  local name=$1 url=$2; shift 2
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+  local best=""
+  for round in $(seq "$ROUNDS"); do
+    local before after out
+    before=$(cpu_us "$@")
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" -s "$here/report.lua" "$url")
+    after=$(cpu_us "$@")
+    local line; line=$(grep '^RESULT' <<<"$out")
+    local requests; requests=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$line")
+    local cpu=$(( (after - before) ))
+    echo "$name round=$round $line cpu_us=$cpu" | tee -a "$work/raw.txt" >&2
+  done
+}
+
+install_tools
+cd "$root"
+cargo build --release -q --bin gatehouse
+
+backend_port=$(free_port); nginx_port=$(free_port); gh_port=$(free_port)
+
+# Backend: nginx answering a small fixed body, on the load CPU.
+nginx_conf backend "$backend_port" 'location / { return 200 "hello from the backend\n"; }' ''
+taskset -c "$LOAD_CPU" nginx -c "$work/backend/nginx.conf" -p "$work/backend" &
+pids+=($!)
+
+# nginx as a plain reverse proxy with upstream keep-alive, on the proxy CPU.
+nginx_conf proxy "$nginx_port" 'location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }' \
+  "upstream backend { server 127.0.0.1:$backend_port; keepalive 128; }"
+taskset -c "$PROXY_CPU" nginx -c "$work/proxy/nginx.conf" -p "$work/proxy" &
+pids+=($!)
+
+# Gatehouse: a plain engine listener, any host, one unprotected application at /.
+mkdir -p "$work/gatehouse"
+cat > "$work/gatehouse/gatehouse.toml" <<TOML
+[[engineListeners]]
+id = 2
+name = "bench"
+port = $gh_port
+secure = false
+
+[[virtualHosts]]
+id = 1
+host = "*"
+port = $gh_port
+
+[[sites]]
+id = 1
+name = "backend"
+targets = ["127.0.0.1:$backend_port"]
+
+[[applications]]
+id = 1
+name = "bench"
+contextRoot = "/"
+virtualHostIds = [1]
+siteId = 1
+
+[[resources]]
+id = 1
+applicationId = 1
+name = "all"
+pathPatterns = [{ type = "WILDCARD", pattern = "/*" }]
+unprotected = true
+TOML
+cat > "$work/gatehouse/run.properties" <<PROPS
+pa.data.dir=$work/gatehouse/data
+pa.startup.config=$work/gatehouse/gatehouse.toml
+admin.port=$(free_port)
+management.port=$(free_port)
+admin.initial.password=bench-only-password
+PROPS
+taskset -c "$PROXY_CPU" "$root/target/release/gatehouse" --properties "$work/gatehouse/run.properties" \
+  2>"$work/gatehouse/stderr.log" &
+gh_pid=$!; pids+=("$gh_pid")
+
+wait_http "http://127.0.0.1:$backend_port/"
+wait_http "http://127.0.0.1:$nginx_port/"
+wait_http "http://127.0.0.1:$gh_port/"
+nginx_worker=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | head -1)
+backend_master=$(cat "$work/backend/nginx.pid")
+
+: > "$work/raw.txt"
+for round_set in 1; do
+  measure backend "http://127.0.0.1:$backend_port/bench" "$backend_master"
+  measure nginx "http://127.0.0.1:$nginx_port/bench" "$(cat "$work/proxy/nginx.pid")" "$nginx_worker"
+  measure gatehouse "http://127.0.0.1:$gh_port/bench" "$gh_pid"
+done
+
+python3 "$here/summarise.py" "$work/raw.txt" "$DURATION" "$CONNECTIONS" "$ROUNDS"
