@@ -22,7 +22,8 @@ pub async fn start(
 ) -> Result<JoinHandle<()>, ListenerError> {
     let addr = SocketAddr::from(props.management_addr);
     let tcp = listener::bind(addr).await?;
-    tracing::info!(%addr, "management listener started");
+    let bound = tcp.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %bound, "management listener started");
     let opts = ServeOptions {
         tls: None,
         limits: props.limits,

@@ -193,7 +193,8 @@ async fn start_admin(
         .unwrap_or_default();
     let addr = SocketAddr::from(props.admin_addr);
     let tcp = listener::bind(addr).await?;
-    tracing::info!(%addr, "admin listener started");
+    let bound = tcp.local_addr().unwrap_or(addr);
+    tracing::info!(addr = %bound, "admin listener started");
     let opts = ServeOptions {
         tls: Some(tls::server_config(resolver, &protocols, true)?),
         limits: props.limits,

@@ -4,7 +4,7 @@
 # pinned to CPU 0; wrk and the backend share CPU 1. Prints a Markdown table with req/s, p50, p99,
 # CPU µs per request and the ratios to nginx.
 #
-# Usage: benches/load/run.sh            (DURATION=20s CONNECTIONS=64 ROUNDS=3 to change)
+# Usage: benches/load/run.sh   (DURATION=20s CONNECTIONS=64 ROUNDS=3 SCENARIOS="backend nginx gatehouse")
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,6 +13,7 @@ DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-3}
+SCENARIOS=${SCENARIOS:-backend nginx gatehouse}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 work=$(mktemp -d /tmp/gatehouse-load.XXXXXX)
@@ -165,10 +166,13 @@ nginx_worker=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | head -1)
 backend_master=$(cat "$work/backend/nginx.pid")
 
 : > "$work/raw.txt"
-for round_set in 1; do
-  measure backend "http://127.0.0.1:$backend_port/bench" "$backend_master"
-  measure nginx "http://127.0.0.1:$nginx_port/bench" "$(cat "$work/proxy/nginx.pid")" "$nginx_worker"
-  measure gatehouse "http://127.0.0.1:$gh_port/bench" "$gh_pid"
+for scenario in $SCENARIOS; do
+  case $scenario in
+    backend) measure backend "http://127.0.0.1:$backend_port/bench" "$backend_master" ;;
+    nginx) measure nginx "http://127.0.0.1:$nginx_port/bench" "$(cat "$work/proxy/nginx.pid")" "$nginx_worker" ;;
+    gatehouse) measure gatehouse "http://127.0.0.1:$gh_port/bench" "$gh_pid" ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
 done
 
 python3 "$here/summarise.py" "$work/raw.txt" "$DURATION" "$CONNECTIONS" "$ROUNDS"

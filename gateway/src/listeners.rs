@@ -29,8 +29,13 @@ pub struct EngineListenerSettings {
     pub grace: Duration,
 }
 
+/// How often a listener that could not be bound is tried again.
+const REBIND_EVERY: Duration = Duration::from_secs(5);
+
 /// Runs the engine listeners of the current configuration until `stop`, then drains them.
-/// Fails only if a listener of the first configuration cannot be bound.
+/// Fails only if a listener of the first configuration cannot be bound. After a configuration
+/// change, a listener that cannot be bound is logged and tried again every few seconds; the
+/// other listeners are not affected.
 pub async fn supervise(
     engine: Arc<Engine>,
     settings: EngineListenerSettings,
@@ -38,15 +43,25 @@ pub async fn supervise(
 ) -> Result<JoinHandle<()>, ListenerError> {
     let mut running: HashMap<(u16, bool), Running> = HashMap::new();
     let mut changes = engine.snapshots.subscribe();
-    reconcile(&engine, &settings, &mut running).await?;
+    if let Some(e) = reconcile(&engine, &settings, &mut running)
+        .await
+        .into_iter()
+        .next()
+    {
+        return Err(e);
+    }
     Ok(tokio::spawn(async move {
+        let mut retry = tokio::time::interval(REBIND_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut missing = false;
         loop {
             tokio::select! {
                 r = changes.changed() => {
                     if r.is_err() { break; }
-                    if let Err(e) = reconcile(&engine, &settings, &mut running).await {
-                        tracing::error!("engine listener: {e}");
-                    }
+                    missing = !reconcile(&engine, &settings, &mut running).await.is_empty();
+                }
+                _ = retry.tick(), if missing => {
+                    missing = !reconcile(&engine, &settings, &mut running).await.is_empty();
                 }
                 _ = listener::stopped(&mut stop) => break,
             }
@@ -58,11 +73,13 @@ pub async fn supervise(
     }))
 }
 
+/// Brings the running listeners in line with the configuration; returns the bind failures
+/// (each already logged).
 async fn reconcile(
     engine: &Arc<Engine>,
     settings: &EngineListenerSettings,
     running: &mut HashMap<(u16, bool), Running>,
-) -> Result<(), ListenerError> {
+) -> Vec<ListenerError> {
     let wanted: Vec<(u16, bool)> = engine
         .snapshots
         .load()
@@ -79,30 +96,57 @@ async fn reconcile(
         .filter(|k| !wanted.contains(k))
         .copied()
         .collect();
+    let mut draining = Vec::new();
     for key in stale {
         if let Some(r) = running.remove(&key) {
             tracing::info!(port = key.0, "engine listener removed; draining");
             r.stop.send_replace(true);
-            let _ = r.task.await;
+            // A listener that changes only `secure` keeps its port: the old one must be gone
+            // before the new one binds. Others drain in the background.
+            if wanted.iter().any(|w| w.0 == key.0) {
+                let _ = r.task.await;
+            } else {
+                draining.push(r.task);
+            }
         }
     }
+    if !draining.is_empty() {
+        tokio::spawn(futures_util::future::join_all(draining));
+    }
+    let mut failures = Vec::new();
     for key in wanted {
         if running.contains_key(&key) {
             continue;
         }
-        let addr = SocketAddr::new(settings.bind, key.0);
-        let tcp = listener::bind(addr).await?;
-        tracing::info!(%addr, secure = key.1, "engine listener started");
-        let (tx, rx) = watch::channel(false);
-        let opts = ServeOptions {
-            tls: key.1.then(|| settings.tls.clone()),
-            limits: engine.settings.limits,
-            grace: settings.grace,
-            engine: Some(engine.clone()),
-        };
-        let handler = listener::engine_handler(engine.clone());
-        let task = tokio::spawn(listener::serve(tcp, handler, opts, rx));
-        running.insert(key, Running { stop: tx, task });
+        match start(engine, settings, key).await {
+            Ok(r) => {
+                running.insert(key, r);
+            }
+            Err(e) => {
+                tracing::error!(port = key.0, "engine listener not started: {e}");
+                failures.push(e);
+            }
+        }
     }
-    Ok(())
+    failures
+}
+
+async fn start(
+    engine: &Arc<Engine>,
+    settings: &EngineListenerSettings,
+    (port, secure): (u16, bool),
+) -> Result<Running, ListenerError> {
+    let addr = SocketAddr::new(settings.bind, port);
+    let tcp = listener::bind(addr).await?;
+    tracing::info!(%addr, secure, "engine listener started");
+    let (tx, rx) = watch::channel(false);
+    let opts = ServeOptions {
+        tls: secure.then(|| settings.tls.clone()),
+        limits: engine.settings.limits,
+        grace: settings.grace,
+        engine: Some(engine.clone()),
+    };
+    let handler = listener::engine_handler(engine.clone());
+    let task = tokio::spawn(listener::serve(tcp, handler, opts, rx));
+    Ok(Running { stop: tx, task })
 }

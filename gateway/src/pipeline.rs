@@ -303,7 +303,12 @@ fn access_log(ctx: &RequestCtx, status: StatusCode) {
         subject = ctx.subject.as_deref().unwrap_or("-"),
         auth = ctx.auth_mech.unwrap_or("-"),
         status = status.as_u16(),
-        upstream_ms = ctx.upstream.map_or(0.0, |d| d.as_secs_f64() * 1000.0),
-        total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+        upstream_us = ctx.upstream.map_or(0, micros),
+        total_us = micros(ctx.started.elapsed()),
     );
+}
+
+/// Whole microseconds, saturating (a log field, not a measurement).
+fn micros(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -75,10 +75,7 @@ fn compile_sites(
             .cloned();
         match reused.map_or_else(|| SiteClient::build(doc, site).map(Arc::new), Ok) {
             Ok(client) => out.push(client),
-            Err(e) => problems.push(
-                format!("sites[{i}].trustedCertificateGroupId"),
-                e.to_string(),
-            ),
+            Err(e) => problems.push(format!("sites[{i}].{}", e.field()), e.to_string()),
         }
     }
     out

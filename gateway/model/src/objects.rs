@@ -275,8 +275,8 @@ pub struct Application {
     /// Answer browsers' XHR with 401 instead of a redirect.
     #[serde(default = "yes")]
     pub spa_support_enabled: bool,
-    /// Refuse plain HTTP.
-    #[serde(default)]
+    /// Refuse plain HTTP (`requireHTTPS`, spelt as in the PingAccess admin API).
+    #[serde(default, rename = "requireHTTPS")]
     pub require_https: bool,
     /// OAuth realm for `WWW-Authenticate`.
     #[serde(default)]

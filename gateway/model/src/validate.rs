@@ -268,7 +268,7 @@ fn check_applications(doc: &ConfigDocument, p: &mut Problems) {
             p.push(format!("{at}.contextRoot"), why);
         }
         let reserved = &doc.reserved_application.context_root;
-        if segment_prefix(&a.context_root, reserved) {
+        if inside_reserved(&a.context_root, reserved, a.case_sensitive_path) {
             p.push(
                 format!("{at}.contextRoot"),
                 format!(
@@ -296,6 +296,23 @@ fn check_applications(doc: &ConfigDocument, p: &mut Problems) {
             }
         }
     }
+}
+
+/// True when `path` is the reserved path or below it (ignoring case unless `case_sensitive`).
+fn inside_reserved(path: &str, reserved: &str, case_sensitive: bool) -> bool {
+    if case_sensitive {
+        segment_prefix(path, reserved)
+    } else {
+        segment_prefix(&path.to_ascii_lowercase(), &reserved.to_ascii_lowercase())
+    }
+}
+
+/// True when a wildcard pattern names the reserved path or something below it: its literal part
+/// (before the first `*`) lies inside the reserved path, compared segment by segment.
+fn covers_reserved(pattern: &str, reserved: &str) -> bool {
+    let literal = pattern.split('*').next().unwrap_or_default();
+    let literal = literal.trim_end_matches('/');
+    !literal.is_empty() && segment_prefix(literal, reserved)
 }
 
 /// True when `path` equals `prefix` or continues it at a segment boundary.
@@ -445,8 +462,8 @@ fn check_resource(
         }
         let root_app = app.is_some_and(|a| a.context_root == "/");
         let reserved = &doc.reserved_application.context_root;
-        let literal = pat.pattern.trim_end_matches('*');
-        if root_app && pat.kind == PatternType::Wildcard && literal.starts_with(reserved.as_str()) {
+        if root_app && pat.kind == PatternType::Wildcard && covers_reserved(&pat.pattern, reserved)
+        {
             p.push(
                 format!("{at}.pathPatterns[{j}].pattern"),
                 format!(
@@ -505,4 +522,28 @@ fn http_token(name: &str) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     ok.then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_naming_the_reserved_path_are_found_segment_by_segment() {
+        for covering in ["/pa/*", "/pa*", "/pa/heartbeat*", "/pa"] {
+            assert!(covers_reserved(covering, "/pa"), "{covering}");
+        }
+        for outside in ["/*", "/pages/*", "/pages*", "/p*", "/app/pa/*"] {
+            assert!(!covers_reserved(outside, "/pa"), "{outside}");
+        }
+    }
+
+    #[test]
+    fn context_roots_inside_the_reserved_path_respect_case_sensitivity() {
+        assert!(inside_reserved("/pa/x", "/pa", true));
+        assert!(!inside_reserved("/PA", "/pa", true));
+        assert!(inside_reserved("/PA", "/pa", false));
+        assert!(inside_reserved("/Pa/Admin", "/pa", false));
+        assert!(!inside_reserved("/pages", "/pa", false));
+    }
 }

@@ -93,11 +93,15 @@ pub async fn send(site: &SiteClient, out: Outgoing) -> Result<Response<Incoming>
                     let failing = avail
                         .failure_http_status_codes
                         .contains(&resp.status().as_u16());
-                    if failing && replayable && t_index < last_target {
-                        target.mark_down(avail.failed_retry_timeout);
+                    if !failing {
+                        target.mark_up();
+                        return Ok(resp);
+                    }
+                    target.mark_down(avail.failed_retry_timeout);
+                    if replayable && t_index < last_target {
                         break;
                     }
-                    target.mark_up();
+                    // Nowhere left to try (or the body is spent): the failure answer is passed on.
                     return Ok(resp);
                 }
                 Ok(Err(e)) if e.is_connect() => {

@@ -30,10 +30,32 @@ pub enum TrustError {
         /// Why.
         reason: String,
     },
+    /// `expectedHostname` is not a valid DNS name or IP address.
+    #[error("'{name}' is not a valid host name: {reason}")]
+    BadExpectedHostname {
+        /// The configured name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// Builds the rustls client configuration for a secure site.
+impl TrustError {
+    /// The site field the problem belongs to (for validation messages).
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::BadExpectedHostname { .. } => "expectedHostname",
+            Self::BadCertificate { .. } | Self::BadGroup { .. } => "trustedCertificateGroupId",
+        }
+    }
+}
+
+/// Builds the rustls client configuration of a site. A plain-HTTP site never uses TLS, so its
+/// trust settings are not read (an unusable trust group cannot break it).
 pub fn client_config(doc: &ConfigDocument, site: &Site) -> Result<ClientConfig, TrustError> {
+    if !site.secure {
+        return plain_site_config(site);
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -68,17 +90,28 @@ pub fn client_config(doc: &ConfigDocument, site: &Site) -> Result<ClientConfig, 
     Ok(cfg)
 }
 
+fn plain_site_config(site: &Site) -> Result<ClientConfig, TrustError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TrustError::BadGroup {
+            id: site.trusted_certificate_group_id,
+            reason: e.to_string(),
+        })?;
+    Ok(builder
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth())
+}
+
 fn expected_name(site: &Site) -> Result<Option<ServerName<'static>>, TrustError> {
     match site.expected_hostname.as_deref().filter(|h| !h.is_empty()) {
         None => Ok(None),
-        Some(h) => {
-            ServerName::try_from(h.to_string())
-                .map(Some)
-                .map_err(|e| TrustError::BadGroup {
-                    id: site.trusted_certificate_group_id,
-                    reason: format!("expectedHostname '{h}': {e}"),
-                })
-        }
+        Some(h) => ServerName::try_from(h.to_string()).map(Some).map_err(|e| {
+            TrustError::BadExpectedHostname {
+                name: h.to_string(),
+                reason: e.to_string(),
+            }
+        }),
     }
 }
 

@@ -308,3 +308,53 @@ async fn websocket_upgrade_tunnels_bytes_both_ways() -> anyhow::Result<()> {
     assert!(seen.headers.contains_key("sec-websocket-key"));
     Ok(())
 }
+
+#[tokio::test]
+async fn require_https_refuses_plain_http_and_plain_sites_ignore_trust_groups() -> anyhow::Result<()>
+{
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let plain = free_port();
+    let tls = free_port();
+    // Site 1 is plain HTTP with a trust group that holds no certificate: its TLS settings are
+    // never used, so the site must still work.
+    let toml = [
+        config::listener(1, plain, false),
+        config::listener(2, tls, true),
+        config::vhost(1, "*", plain),
+        config::vhost(2, "*", tls),
+        "[[trustedCertificateGroups]]\nid = 10\nname = \"empty\"\ncertIds = []\n".into(),
+        config::site(1, &[&backend.target()], "trustedCertificateGroupId = 10\n"),
+        config::app(1, "/secure", 1, 1, "requireHTTPS = true\n")
+            .replace("virtualHostIds = [1]", "virtualHostIds = [1, 2]"),
+        config::app(2, "/open", 1, 1, ""),
+    ]
+    .join("\n");
+    let _node = node_for(toml).await?;
+    let c = client::https(&[]);
+    let refused = c
+        .get(format!("http://127.0.0.1:{plain}/secure/x"))
+        .header("accept", "application/json")
+        .send()
+        .await?;
+    assert_eq!(refused.status(), 403);
+    let over_tls = c
+        .get(format!("https://127.0.0.1:{tls}/secure/x"))
+        .send()
+        .await?;
+    assert_eq!(over_tls.status(), 200);
+    let open = c
+        .get(format!("http://127.0.0.1:{plain}/open/x"))
+        .send()
+        .await?;
+    assert_eq!(open.status(), 200);
+    assert_eq!(
+        backend
+            .seen()
+            .iter()
+            .filter(|s| s.path.contains("/x"))
+            .count(),
+        2,
+        "the refused request never reached the site"
+    );
+    Ok(())
+}

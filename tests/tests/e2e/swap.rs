@@ -101,3 +101,46 @@ async fn swapping_configuration_under_load_fails_no_request() -> anyhow::Result<
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_listener_whose_port_is_busy_is_bound_once_the_port_frees() -> anyhow::Result<()> {
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let port = free_port();
+    let target = backend.target();
+    let node = Node::builder()
+        .toml(toml_with(port, &target, None))
+        .start()
+        .await?;
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let busy = blocker.local_addr()?.port();
+    let both = format!(
+        "{}\n{}\n{}",
+        toml_with(port, &target, None).replace("virtualHostIds = [1]", "virtualHostIds = [1, 2]"),
+        gatehouse_tests::config::listener(2, busy, false),
+        gatehouse_tests::config::vhost(2, "*", busy),
+    );
+    node.reload(&both)?;
+    node.wait_log("engine listener not started", Duration::from_secs(10))
+        .await?;
+    let c = reqwest::Client::new();
+    let steady = c
+        .get(format!("http://127.0.0.1:{port}/steady/x"))
+        .send()
+        .await?;
+    assert_eq!(steady.status(), 200, "the other listener keeps serving");
+    drop(blocker);
+    let url = format!("http://127.0.0.1:{busy}/steady/x");
+    gatehouse_tests::wait::until(
+        "the freed port to be served",
+        Duration::from_secs(20),
+        || {
+            let (c, url) = (c.clone(), url.clone());
+            async move {
+                let r = c.get(url).send().await.ok()?;
+                (r.status() == 200).then_some(())
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
