@@ -169,11 +169,20 @@ pub struct ConfigDocument {
     /// Protocol source.
     #[serde(default)]
     pub http_protocol_source: ProtocolSource,
+    /// The OpenID provider (token provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc_provider: Option<crate::oauth::OidcProvider>,
+    /// The authorization server used for introspection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_auth_server: Option<crate::oauth::AuthServer>,
+    /// Local JWT validators.
+    #[serde(default)]
+    pub access_token_validators: Vec<crate::oauth::AccessTokenValidator>,
 }
 
 impl ConfigDocument {
-    /// The embedded default: the `Default Engine Listener` (3000, HTTPS) and the virtual hosts
-    /// `localhost:3000` and `*:3000`, no applications.
+    /// The embedded default: the `Default Engine Listener` (3000, HTTPS) and the virtual host
+    /// `localhost:3000`, no applications.
     pub fn embedded_default() -> Self {
         Self {
             engine_listeners: vec![EngineListener {

@@ -10,6 +10,8 @@ use crate::document::ConfigDocument;
 use crate::objects::{Application, PatternType, Resource};
 use crate::problem::Problems;
 
+mod oauth;
+
 /// Ids of the built-in trusted certificate groups: 1 trusts any certificate, 2 the system roots.
 pub const BUILTIN_TRUST_ANY: u64 = 1;
 /// Id of the built-in group that trusts the system's public roots.
@@ -27,6 +29,7 @@ pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
     check_applications(doc, &mut p);
     check_resources(doc, &mut p);
     check_http_config(doc, &mut p);
+    oauth::check(doc, &mut p);
     p.into_result()
 }
 
@@ -158,7 +161,7 @@ fn check_virtual_hosts(doc: &ConfigDocument, p: &mut Problems) {
     }
 }
 
-fn check_group_ref(doc: &ConfigDocument, id: u64, at: &str, p: &mut Problems) {
+pub(crate) fn check_group_ref(doc: &ConfigDocument, id: u64, at: &str, p: &mut Problems) {
     let builtin = id == 0 || id == BUILTIN_TRUST_ANY || id == BUILTIN_SYSTEM_ROOTS;
     if !builtin && !doc.trusted_certificate_groups.iter().any(|g| g.id == id) {
         p.push(
@@ -350,15 +353,7 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
             format!("no web session with id {}", a.web_session_id),
         );
     }
-    if a.access_validator_id != 0 {
-        p.push(
-            format!("{at}.accessValidatorId"),
-            format!(
-                "no access token validator with id {}",
-                a.access_validator_id
-            ),
-        );
-    }
+    oauth::check_application_validator(doc, a, at, p);
     for (kind, id) in [
         ("Web", a.identity_mapping_ids.web),
         ("API", a.identity_mapping_ids.api),
