@@ -11,6 +11,9 @@ use crate::props::{PathSettings, RequestLimits, RunProperties};
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::stats::StatsWindow;
 
+/// Most verified tokens kept in the cache.
+const TOKEN_CACHE_CAPACITY: u64 = 100_000;
+
 /// Settings the engine reads from run.properties.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineSettings {
@@ -55,6 +58,8 @@ pub struct Engine {
     pub started: Instant,
     /// Metrics of requests answered without an application.
     pub gateway_metrics: AppMetrics,
+    /// Verified bearer tokens, shared by every snapshot.
+    pub tokens: crate::oauth::cache::TokenCache,
 }
 
 // === impl Engine ===
@@ -63,7 +68,10 @@ impl Engine {
     /// A new engine with no configuration.
     pub fn new(settings: EngineSettings, statistics_window: u64) -> Arc<Self> {
         let metrics = Metrics::default();
+        let tokens =
+            crate::oauth::cache::TokenCache::new(TOKEN_CACHE_CAPACITY, metrics.token_cache.clone());
         Arc::new(Self {
+            tokens,
             snapshots: SnapshotHandle::default(),
             settings,
             gateway_metrics: metrics.app("-"),

@@ -10,6 +10,7 @@ pub mod host_info;
 pub mod listener;
 pub mod listeners;
 pub mod metrics;
+pub mod oauth;
 pub mod path;
 pub mod pipeline;
 pub mod props;

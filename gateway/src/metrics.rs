@@ -141,6 +141,10 @@ pub struct Metrics {
     pub config_revision: Gauge,
     /// When it was applied (Unix seconds).
     pub config_loaded: Gauge,
+    /// Verified-token cache hits and misses.
+    pub token_cache: Arc<crate::oauth::cache::CacheCounters>,
+    /// JWKS fetches.
+    pub jwks: Arc<crate::oauth::jwks::JwksCounters>,
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -184,6 +188,28 @@ impl Default for Metrics {
             "When the configuration was applied",
             config_loaded.clone(),
         );
+        let token_cache = Arc::new(crate::oauth::cache::CacheCounters::default());
+        let jwks = Arc::new(crate::oauth::jwks::JwksCounters::default());
+        registry.register(
+            "token_cache_hits",
+            "Bearer tokens answered from the verified-token cache",
+            token_cache.hits.clone(),
+        );
+        registry.register(
+            "token_cache_misses",
+            "Bearer tokens that had to be verified",
+            token_cache.misses.clone(),
+        );
+        registry.register(
+            "jwks_fetches",
+            "Successful JWKS fetches",
+            jwks.fetched.clone(),
+        );
+        registry.register(
+            "jwks_fetch_failures",
+            "Failed JWKS fetches",
+            jwks.failed.clone(),
+        );
         Self {
             registry,
             requests,
@@ -192,6 +218,8 @@ impl Default for Metrics {
             connections,
             config_revision,
             config_loaded,
+            token_cache,
+            jwks,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! every request ─▶ access log line + metrics
 //! ```
 
+pub mod authn;
 pub mod ctx;
 pub mod forward;
 pub mod forwarded;
@@ -136,6 +137,11 @@ async fn run(
     *app_metrics = Some(app.metrics.clone());
     if app.require_https && origin.proto != "https" {
         return Err(PipelineError::HttpsRequired);
+    }
+    if let Some(identity) = authn::authenticate(engine, snap, app, resource, &parts.headers).await?
+    {
+        ctx.subject = Some(identity.subject.clone());
+        ctx.auth_mech = Some("bearer");
     }
     let request = Proxied {
         parts,
@@ -280,7 +286,7 @@ fn authority_of(parts: &Parts) -> Option<String> {
 fn log_refusal(ctx: &RequestCtx, err: &PipelineError) {
     match err {
         PipelineError::Forward(e) => tracing::warn!(request_id = %ctx.id, "upstream failure: {e}"),
-        PipelineError::Hygiene(_) | PipelineError::Path(_) => {
+        PipelineError::Hygiene(_) | PipelineError::Path(_) | PipelineError::Auth(_) => {
             tracing::info!(request_id = %ctx.id, "request refused: {err}")
         }
         _ => tracing::debug!(request_id = %ctx.id, "request answered by the gateway: {err}"),

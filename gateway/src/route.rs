@@ -50,6 +50,10 @@ pub struct RouteApp {
     pub site: usize,
     /// Refuse plain HTTP.
     pub require_https: bool,
+    /// `accessValidatorId`: 0 none, 1 introspection, else a JWT validator id.
+    pub validator: u64,
+    /// OAuth realm for `WWW-Authenticate` (the configured realm, else the application name).
+    pub realm: String,
     /// Reserved endpoints also under the context root.
     pub deploy_reserved: bool,
     /// Resources in definition order.

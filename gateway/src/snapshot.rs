@@ -37,6 +37,8 @@ pub struct Snapshot {
     pub unknown: UnknownResources,
     /// Which forwarded headers are believed.
     pub forwarding: ForwardingPolicy,
+    /// Access token validators by id.
+    pub validators: crate::oauth::Validators,
 }
 
 /// Validates and compiles a document. `previous` lends its site pools where sites are unchanged.
@@ -51,12 +53,21 @@ pub fn compile(
     let sites = compile_sites(&doc, previous, &mut problems);
     let routes = compile_routes(&doc, metrics, &mut problems);
     let forwarding = ForwardingPolicy::compile(&doc);
+    let detached = Arc::default();
+    let counters = metrics.map_or(&detached, |m| &m.jwks);
+    let validators = crate::oauth::Validators::compile(
+        &doc,
+        previous.map(|p| &p.validators),
+        counters,
+        &mut problems,
+    );
     problems.into_result()?;
     Ok(Snapshot {
         revision,
         loaded_at: SystemTime::now(),
         unknown: doc.unknown_resources.clone(),
         forwarding,
+        validators,
         routes,
         sites,
         doc: Arc::new(doc),
@@ -176,6 +187,12 @@ fn compile_app(
         kind: app.application_type,
         site,
         require_https: app.require_https,
+        validator: app.access_validator_id,
+        realm: app
+            .realm
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| app.name.clone()),
         deploy_reserved: app.deploy_reserved_resources,
         resources: resources
             .iter()

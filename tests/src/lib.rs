@@ -7,8 +7,10 @@
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod jwks;
 pub mod node;
 pub mod pki;
+pub mod tokens;
 pub mod wait;
 
 /// A port that was free a moment ago (bind `127.0.0.1:0`, read, release).

@@ -3,12 +3,14 @@
 
 use bytes::Bytes;
 use gatehouse_model::document::{ErrorContentType, UnknownResources};
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
+use super::authn::AuthError;
 use super::forward::ForwardError;
 use super::hygiene::HygieneError;
+use crate::oauth::TokenError;
 use crate::path::PathError;
 use crate::upstream::GatewayBody;
 
@@ -39,6 +41,9 @@ pub enum PipelineError {
     /// The backend failed.
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    /// A bearer token was missing or not accepted.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 /// Status and user-facing message of an error.
@@ -74,6 +79,14 @@ fn status_of(err: &PipelineError, unknown: &UnknownResources) -> (StatusCode, &'
             "The application did not answer in time.",
         ),
         PipelineError::Forward(_) => (StatusCode::BAD_GATEWAY, "The application is not available."),
+        PipelineError::Auth(a) if a.error == TokenError::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The access token cannot be checked at the moment.",
+        ),
+        PipelineError::Auth(a) if a.error == TokenError::Missing => {
+            (StatusCode::UNAUTHORIZED, "An access token is required.")
+        }
+        PipelineError::Auth(_) => (StatusCode::UNAUTHORIZED, "The access token is not valid."),
     }
 }
 
@@ -95,7 +108,36 @@ pub fn error_response(
         PipelineError::UnknownResource => unknown.error_content_type,
         _ => ErrorContentType::Negotiate,
     };
-    render(status, message, request_id, wants_html, forced)
+    let mut resp = render(status, message, request_id, wants_html, forced);
+    if let PipelineError::Auth(a) = err {
+        if let Some(challenge) = bearer_challenge(a) {
+            resp.headers_mut().insert(WWW_AUTHENTICATE, challenge);
+        }
+    }
+    resp
+}
+
+/// `WWW-Authenticate: Bearer realm="…"` (RFC 6750 §3): with `error="invalid_token"` and a
+/// description when a token was sent, without `error` when none was.
+fn bearer_challenge(a: &AuthError) -> Option<HeaderValue> {
+    let realm = quoted(&a.realm);
+    let value = match &a.error {
+        TokenError::Unavailable => return None,
+        TokenError::Missing => format!("Bearer realm=\"{realm}\""),
+        other => format!(
+            "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+            quoted(&other.to_string())
+        ),
+    };
+    HeaderValue::from_str(&value).ok()
+}
+
+/// Text safe inside a quoted-string: printable ASCII without `"` and `\`.
+fn quoted(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect()
 }
 
 /// Renders a gateway page in the negotiated (or forced) content type.

@@ -90,6 +90,28 @@ pub fn client_config(doc: &ConfigDocument, site: &Site) -> Result<ClientConfig, 
     Ok(cfg)
 }
 
+/// A rustls client configuration that verifies servers against a trusted certificate group
+/// (0 and 2: built-in public roots, 1: any certificate), for the gateway's own HTTPS calls
+/// (discovery, JWKS, introspection).
+pub fn group_config(doc: &ConfigDocument, group: u64) -> Result<ClientConfig, TrustError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TrustError::BadGroup {
+            id: group,
+            reason: e.to_string(),
+        })?;
+    if group == BUILTIN_TRUST_ANY {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth());
+    }
+    Ok(builder
+        .with_root_certificates(root_store(doc, group)?)
+        .with_no_client_auth())
+}
+
 fn plain_site_config(site: &Site) -> Result<ClientConfig, TrustError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)

@@ -65,14 +65,11 @@ fn check_validators(doc: &ConfigDocument, p: &mut Problems) {
         let c = &v.configuration;
         let cfg = format!("{at}.configuration");
         match c.jwks_url.as_deref() {
-            Some(path) if path.starts_with('/') => {
-                if doc.oidc_provider.is_none() {
-                    p.push(
-                        format!("{cfg}.jwksUrl"),
-                        "a path needs an oidcProvider to resolve it against",
-                    );
-                }
-            }
+            Some(path) if path.starts_with('/') && doc.oidc_provider.is_none() => p.push(
+                format!("{cfg}.jwksUrl"),
+                "a path needs an oidcProvider to resolve it against",
+            ),
+            Some(path) if path.starts_with('/') => {}
             Some(url) => {
                 if let Some(why) = url_problem(url) {
                     p.push(format!("{cfg}.jwksUrl"), why);

@@ -1,0 +1,185 @@
+//! OAuth resource server (SPEC §5.3, API part): bearer tokens verified by a local JWT validator,
+//! verified identities cached, and the outcome as an identity or a [`TokenError`].
+//!
+//! The cache holds only verified identities, keyed by the validator instance and a SHA-256 of
+//! the token; it never holds a decision, so every rule still runs on every request.
+
+pub mod cache;
+pub mod discovery;
+pub mod fetch;
+pub mod jwks;
+pub mod jwt;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use gatehouse_model::oauth::AccessTokenValidator;
+use gatehouse_model::{ConfigDocument, Problems};
+use http::header::AUTHORIZATION;
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use discovery::Discovery;
+use jwks::{JwksCounters, JwksLocation, JwksSource};
+use jwt::JwtValidator;
+
+/// Why a bearer token was not accepted. The messages are safe to show to clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// No `Authorization: Bearer` header.
+    #[error("no access token")]
+    Missing,
+    /// Not a well-formed token.
+    #[error("The token is malformed.")]
+    Malformed,
+    /// Verification failed.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// No key matched the token's `kid`, even after fetching the key set again.
+    #[error("The token's signing key is not known.")]
+    UnknownKey,
+    /// The token could not be checked (key set or provider unreachable): fail closed.
+    #[error("The token cannot be checked at the moment.")]
+    Unavailable,
+}
+
+/// A verified identity: the token's subject and claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// Subject (from the validator's `subjectAttributeName`).
+    pub subject: String,
+    /// Every claim of the token.
+    pub claims: Arc<Map<String, Value>>,
+    /// `exp`, when the token has one.
+    pub expires_at: Option<SystemTime>,
+}
+
+impl Identity {
+    /// An identity from verified claims.
+    pub fn new(
+        subject: String,
+        claims: Map<String, Value>,
+        expires_at: Option<SystemTime>,
+    ) -> Self {
+        Self {
+            subject,
+            claims: Arc::new(claims),
+            expires_at,
+        }
+    }
+}
+
+/// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1), if well formed.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The compiled validators of a snapshot, by validator id.
+#[derive(Debug, Default)]
+pub struct Validators {
+    by_id: HashMap<u64, Arc<JwtValidator>>,
+    /// Definitions they were compiled from, to reuse them across reloads.
+    defs: Vec<(ValidatorDef, Arc<JwtValidator>)>,
+}
+
+/// Everything a compiled validator depends on.
+#[derive(Debug, Clone, PartialEq)]
+struct ValidatorDef {
+    validator: AccessTokenValidator,
+    provider: Option<gatehouse_model::oauth::OidcProvider>,
+    trust: String,
+}
+
+static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+impl Validators {
+    /// Compiles the validators of `doc`; unchanged ones (and their key sets) are taken from
+    /// `previous`.
+    pub fn compile(
+        doc: &ConfigDocument,
+        previous: Option<&Validators>,
+        counters: &Arc<JwksCounters>,
+        problems: &mut Problems,
+    ) -> Self {
+        let mut out = Self::default();
+        for (i, v) in doc.access_token_validators.iter().enumerate() {
+            let def = ValidatorDef {
+                validator: v.clone(),
+                provider: doc.oidc_provider.clone(),
+                trust: trust_fingerprint(doc),
+            };
+            let reused = previous
+                .and_then(|p| p.defs.iter().find(|(d, _)| *d == def))
+                .map(|(_, c)| c.clone());
+            let compiled = match reused {
+                Some(c) => c,
+                None => match build(doc, v, counters) {
+                    Ok(c) => Arc::new(c),
+                    Err(e) => {
+                        problems.push(
+                            format!("accessTokenValidators[{i}].configuration.trustedCertificateGroupId"),
+                            e,
+                        );
+                        continue;
+                    }
+                },
+            };
+            out.by_id.insert(v.id, compiled.clone());
+            out.defs.push((def, compiled));
+        }
+        out
+    }
+
+    /// The validator with this id.
+    pub fn get(&self, id: u64) -> Option<&Arc<JwtValidator>> {
+        self.by_id.get(&id)
+    }
+}
+
+fn trust_fingerprint(doc: &ConfigDocument) -> String {
+    serde_json::to_string(&(&doc.trusted_certificate_groups, &doc.certificates)).unwrap_or_default()
+}
+
+fn build(
+    doc: &ConfigDocument,
+    v: &AccessTokenValidator,
+    counters: &Arc<JwksCounters>,
+) -> Result<JwtValidator, String> {
+    let c = &v.configuration;
+    let client = fetch::client(doc, c.trusted_certificate_group_id).map_err(|e| e.to_string())?;
+    let provider = doc.oidc_provider.as_ref();
+    let provider_issuer = provider.map(|p| p.issuer.clone()).unwrap_or_default();
+    let location = match c.jwks_url.as_deref() {
+        Some(path) if path.starts_with('/') => {
+            JwksLocation::Url(format!("{}{path}", provider_issuer.trim_end_matches('/')))
+        }
+        Some(url) => JwksLocation::Url(url.to_string()),
+        None => {
+            let group = provider.map_or(0, |p| p.trusted_certificate_group_id);
+            let provider_client = fetch::client(doc, group).map_err(|e| e.to_string())?;
+            JwksLocation::Discovered(Arc::new(Discovery::new(
+                provider_issuer.clone(),
+                provider_client,
+            )))
+        }
+    };
+    let allowed = c
+        .allowed_algorithms
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    Ok(JwtValidator::new(
+        INSTANCES.fetch_add(1, Ordering::Relaxed),
+        allowed,
+        c.issuer.clone().unwrap_or(provider_issuer),
+        c.audience.clone(),
+        c.subject_attribute_name.clone(),
+        c.leeway_seconds,
+        Arc::new(JwksSource::new(location, client, counters.clone())),
+    ))
+}

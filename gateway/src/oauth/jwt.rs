@@ -1,0 +1,145 @@
+//! Local JWT validation (`JwksEndpoint` validators): `alg` from the allow-list and bound to the
+//! key's type, signature against the provider's key set, `iss` exact, `aud`, `exp` and `nbf`
+//! always checked with the configured leeway, and the subject taken from the configured claim.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+
+use super::jwks::{JwksSource, KeySet};
+use super::{Identity, TokenError};
+
+/// A compiled `JwksEndpoint` validator.
+#[derive(Debug)]
+pub struct JwtValidator {
+    /// Unique per compiled instance: part of every cache key, so a changed validator never
+    /// answers from results of the old one.
+    pub instance: u64,
+    allowed: Vec<Algorithm>,
+    issuer: String,
+    audience: String,
+    subject_claim: String,
+    leeway: u64,
+    jwks: Arc<JwksSource>,
+}
+
+impl JwtValidator {
+    /// A validator; `allowed` holds only asymmetric algorithms (checked by the model).
+    pub fn new(
+        instance: u64,
+        allowed: Vec<Algorithm>,
+        issuer: String,
+        audience: String,
+        subject_claim: String,
+        leeway: u64,
+        jwks: Arc<JwksSource>,
+    ) -> Self {
+        Self {
+            instance,
+            allowed,
+            issuer,
+            audience,
+            subject_claim,
+            leeway,
+            jwks,
+        }
+    }
+
+    /// Verifies a token and returns the identity it carries.
+    pub async fn validate(&self, token: &str) -> Result<Identity, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if !self.allowed.contains(&header.alg) {
+            return Err(TokenError::Invalid(
+                "The token's algorithm is not accepted.",
+            ));
+        }
+        let kid = header.kid.as_deref();
+        let keys = self
+            .jwks
+            .keys()
+            .await
+            .map_err(|_| TokenError::Unavailable)?;
+        let claims = match self.verify_with(&keys, token, kid, header.alg) {
+            Err(TokenError::UnknownKey) => {
+                let newer = self
+                    .jwks
+                    .refetch_for_unknown_kid()
+                    .await
+                    .map_err(|_| TokenError::Unavailable)?;
+                self.verify_with(&newer, token, kid, header.alg)
+            }
+            other => other,
+        }?;
+        self.identity(claims)
+    }
+
+    fn verify_with(
+        &self,
+        keys: &KeySet,
+        token: &str,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Map<String, Value>, TokenError> {
+        let mut last = TokenError::UnknownKey;
+        for key in keys.candidates(kid, alg) {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &self.rules(alg)) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) => {
+                    last = map_error(e.kind());
+                    if !matches!(last, TokenError::Invalid(SIGNATURE)) {
+                        return Err(last);
+                    }
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn rules(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = self.leeway;
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v
+    }
+
+    fn identity(&self, claims: Map<String, Value>) -> Result<Identity, TokenError> {
+        let subject = match claims.get(&self.subject_claim) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(TokenError::Invalid("The token names no subject.")),
+        };
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s));
+        Ok(Identity::new(subject, claims, expires_at))
+    }
+}
+
+const SIGNATURE: &str = "The token's signature is not valid.";
+
+fn map_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::Invalid(SIGNATURE),
+        ErrorKind::ExpiredSignature => TokenError::Invalid("The token has expired."),
+        ErrorKind::ImmatureSignature => TokenError::Invalid("The token is not valid yet."),
+        ErrorKind::InvalidIssuer => TokenError::Invalid("The token's issuer is not trusted."),
+        ErrorKind::InvalidAudience => {
+            TokenError::Invalid("The token was issued for another audience.")
+        }
+        ErrorKind::MissingRequiredClaim(_) => {
+            TokenError::Invalid("The token lacks a required claim.")
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            TokenError::Invalid("The token's algorithm is not accepted.")
+        }
+        _ => TokenError::Malformed,
+    }
+}

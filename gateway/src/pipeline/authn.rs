@@ -1,0 +1,78 @@
+//! Authentication stage (SPEC §5.3, API part): which requests need a bearer token, and checking
+//! it through the application's validator and the engine's verified-token cache.
+//!
+//! - `unprotected` resources skip authentication;
+//! - `API` applications need `Authorization: Bearer`; an `anonymous` resource lets a request
+//!   without a token through, but a token that is sent must be valid;
+//! - `Dynamic` applications take the API path when a bearer token is sent;
+//! - `Web` applications are handled by web sessions (not here).
+
+use std::sync::Arc;
+
+use gatehouse_model::objects::ApplicationType;
+use http::HeaderMap;
+
+use crate::engine::Engine;
+use crate::oauth::cache::TokenCache;
+use crate::oauth::{bearer_token, Identity, TokenError};
+use crate::route::{RouteApp, RouteResource};
+use crate::snapshot::Snapshot;
+
+/// A refused bearer token, with what the `WWW-Authenticate` challenge needs.
+#[derive(Debug, thiserror::Error)]
+#[error("bearer authentication failed: {error}")]
+pub struct AuthError {
+    /// Why.
+    pub error: TokenError,
+    /// Realm of the application.
+    pub realm: String,
+}
+
+/// Authenticates a routed request; `None` when no identity is needed or none was sent to an
+/// anonymous resource.
+pub async fn authenticate(
+    engine: &Engine,
+    snap: &Snapshot,
+    app: &RouteApp,
+    resource: &RouteResource,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<Identity>>, AuthError> {
+    if resource.unprotected {
+        return Ok(None);
+    }
+    let token = bearer_token(headers);
+    let api = match app.kind {
+        ApplicationType::Api => true,
+        ApplicationType::Dynamic => token.is_some(),
+        ApplicationType::Web => false,
+    };
+    if !api {
+        return Ok(None);
+    }
+    let refuse = |error| AuthError {
+        error,
+        realm: app.realm.clone(),
+    };
+    let Some(token) = token else {
+        return if resource.anonymous {
+            Ok(None)
+        } else {
+            Err(refuse(TokenError::Missing))
+        };
+    };
+    let Some(validator) = snap.validators.get(app.validator) else {
+        tracing::error!(
+            application = %app.name,
+            validator = app.validator,
+            "no usable access token validator; refusing"
+        );
+        return Err(refuse(TokenError::Unavailable));
+    };
+    let key = TokenCache::key(validator.instance, token);
+    if let Some(found) = engine.tokens.get(&key).await {
+        return Ok(Some(found));
+    }
+    let identity = Arc::new(validator.validate(token).await.map_err(refuse)?);
+    engine.tokens.insert(key, identity.clone()).await;
+    Ok(Some(identity))
+}
