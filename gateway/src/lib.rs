@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod path;
 pub mod pipeline;
+pub mod policy;
 pub mod props;
 pub mod reserved;
 pub mod route;

@@ -138,10 +138,13 @@ async fn run(
     if app.require_https && origin.proto != "https" {
         return Err(PipelineError::HttpsRequired);
     }
-    if let Some(identity) = authn::authenticate(engine, snap, app, resource, &parts.headers).await?
-    {
-        ctx.subject = Some(identity.subject.clone());
-        ctx.auth_mech = Some("bearer");
+    if let Some(api) = authn::authenticate(engine, snap, app, resource, &parts.headers).await? {
+        if let Some(identity) = &api.identity {
+            ctx.subject = Some(identity.subject.clone());
+            ctx.auth_mech = Some("bearer");
+        }
+        crate::policy::evaluate(&app.api_rules, api.identity.as_deref(), &app.realm)?;
+        crate::policy::evaluate(&resource.api_rules, api.identity.as_deref(), &app.realm)?;
     }
     let request = Proxied {
         parts,
@@ -286,7 +289,10 @@ fn authority_of(parts: &Parts) -> Option<String> {
 fn log_refusal(ctx: &RequestCtx, err: &PipelineError) {
     match err {
         PipelineError::Forward(e) => tracing::warn!(request_id = %ctx.id, "upstream failure: {e}"),
-        PipelineError::Hygiene(_) | PipelineError::Path(_) | PipelineError::Auth(_) => {
+        PipelineError::Hygiene(_)
+        | PipelineError::Path(_)
+        | PipelineError::Auth(_)
+        | PipelineError::Denied(_) => {
             tracing::info!(request_id = %ctx.id, "request refused: {err}")
         }
         _ => tracing::debug!(request_id = %ctx.id, "request answered by the gateway: {err}"),

@@ -29,6 +29,8 @@ pub struct RouteResource {
     pub unprotected: bool,
     /// Written to the access log.
     pub audited: bool,
+    /// API rules of the resource, run after the application's.
+    pub api_rules: Vec<std::sync::Arc<crate::policy::CompiledRule>>,
 }
 
 /// A compiled application.
@@ -54,6 +56,8 @@ pub struct RouteApp {
     pub validator: u64,
     /// OAuth realm for `WWW-Authenticate` (the configured realm, else the application name).
     pub realm: String,
+    /// API rules of the application.
+    pub api_rules: Vec<std::sync::Arc<crate::policy::CompiledRule>>,
     /// Reserved endpoints also under the context root.
     pub deploy_reserved: bool,
     /// Resources in definition order.

@@ -103,6 +103,7 @@ fn compile_routes(
         roots: Vec::new(),
         apps: Vec::new(),
     };
+    let rules = crate::policy::compile_rules(doc);
     for (i, v) in doc.virtual_hosts.iter().enumerate() {
         table.vhosts.insert(&v.host, v.port, i);
         table.roots.push(ContextTrie::default());
@@ -113,7 +114,7 @@ fn compile_routes(
         .enumerate()
         .filter(|(_, a)| a.enabled)
     {
-        let Some(mut compiled) = compile_app(doc, app, i, problems) else {
+        let Some(mut compiled) = compile_app(doc, app, i, &rules, problems) else {
             continue;
         };
         if let Some(m) = metrics {
@@ -134,6 +135,7 @@ fn compile_app(
     doc: &ConfigDocument,
     app: &gatehouse_model::objects::Application,
     index: usize,
+    rules: &std::collections::HashMap<u64, Arc<crate::policy::CompiledRule>>,
     problems: &mut Problems,
 ) -> Option<RouteApp> {
     let site = doc.sites.iter().position(|s| s.id == app.site_id)?;
@@ -194,6 +196,7 @@ fn compile_app(
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| app.name.clone()),
         deploy_reserved: app.deploy_reserved_resources,
+        api_rules: crate::policy::api_rules(&app.policy, rules),
         resources: resources
             .iter()
             .map(|r| RouteResource {
@@ -202,6 +205,7 @@ fn compile_app(
                 anonymous: r.anonymous,
                 unprotected: r.unprotected,
                 audited: r.audit_level == gatehouse_model::objects::AuditLevel::On,
+                api_rules: crate::policy::api_rules(&r.policy, rules),
             })
             .collect(),
         matcher,

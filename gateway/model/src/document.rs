@@ -178,6 +178,9 @@ pub struct ConfigDocument {
     /// Local JWT validators.
     #[serde(default)]
     pub access_token_validators: Vec<crate::oauth::AccessTokenValidator>,
+    /// Access-control rules.
+    #[serde(default)]
+    pub rules: Vec<crate::rules::Rule>,
 }
 
 impl ConfigDocument {

@@ -8,6 +8,7 @@ pub mod document;
 pub mod oauth;
 pub mod objects;
 pub mod problem;
+pub mod rules;
 pub mod toml_load;
 pub mod validate;
 

@@ -30,6 +30,7 @@ pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
     check_resources(doc, &mut p);
     check_http_config(doc, &mut p);
     oauth::check(doc, &mut p);
+    check_rules(doc, &mut p);
     p.into_result()
 }
 
@@ -55,6 +56,7 @@ fn check_unique_ids(doc: &ConfigDocument, p: &mut Problems) {
     unique("applications", doc.applications.iter().map(|o| o.id), p);
     unique("resources", doc.resources.iter().map(|o| o.id), p);
     unique("certificates", doc.certificates.iter().map(|o| o.id), p);
+    unique("rules", doc.rules.iter().map(|o| o.id), p);
     unique(
         "trustedCertificateGroups",
         doc.trusted_certificate_groups.iter().map(|o| o.id),
@@ -365,7 +367,7 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
             );
         }
     }
-    check_policy_refs(&a.policy, at, p);
+    check_policy_refs(doc, &a.policy, at, p);
     for (j, r) in a.resource_order.iter().enumerate() {
         if !doc
             .resources
@@ -380,18 +382,35 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
     }
 }
 
-fn check_policy_refs(policy: &crate::objects::Policy, at: &str, p: &mut Problems) {
+fn check_policy_refs(
+    doc: &ConfigDocument,
+    policy: &crate::objects::Policy,
+    at: &str,
+    p: &mut Problems,
+) {
     for (kind, items) in [("Web", &policy.web), ("API", &policy.api)] {
         for (j, item) in items.iter().enumerate() {
-            let what = if item.kind == "RuleSet" {
-                "rule set"
-            } else {
-                "rule"
-            };
-            p.push(
-                format!("{at}.policy.{kind}[{j}]"),
-                format!("no {what} with id {}", item.id),
-            );
+            let field = format!("{at}.policy.{kind}[{j}]");
+            match item.kind.as_str() {
+                "Rule" if doc.rules.iter().any(|r| r.id == item.id) => {}
+                "Rule" => p.push(field, format!("no rule with id {}", item.id)),
+                "RuleSet" => p.push(field, "rule sets are not supported yet"),
+                other => p.push(
+                    format!("{field}.type"),
+                    format!("'{other}' is not 'Rule' or 'RuleSet'"),
+                ),
+            }
+        }
+    }
+}
+
+fn check_rules(doc: &ConfigDocument, p: &mut Problems) {
+    for (i, r) in doc.rules.iter().enumerate() {
+        if r.name.trim().is_empty() {
+            p.push(format!("rules[{i}].name"), "must not be empty");
+        }
+        if let Err(why) = r.typed() {
+            p.push(format!("rules[{i}].type"), why);
         }
     }
 }
@@ -468,7 +487,7 @@ fn check_resource(
             );
         }
     }
-    check_policy_refs(&r.policy, at, p);
+    check_policy_refs(doc, &r.policy, at, p);
 }
 
 /// Parses `a.b.c.d/n` or `v6/n` (a bare address is a host route).

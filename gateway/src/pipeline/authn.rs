@@ -28,15 +28,22 @@ pub struct AuthError {
     pub realm: String,
 }
 
-/// Authenticates a routed request; `None` when no identity is needed or none was sent to an
-/// anonymous resource.
+/// An API request that passed authentication: its identity, or none on an anonymous resource.
+#[derive(Debug)]
+pub struct ApiRequest {
+    /// The verified identity.
+    pub identity: Option<Arc<Identity>>,
+}
+
+/// Authenticates a routed request. `None`: not an API request (unprotected resource, or a web
+/// request); otherwise the API request's identity (absent on an anonymous resource).
 pub async fn authenticate(
     engine: &Engine,
     snap: &Snapshot,
     app: &RouteApp,
     resource: &RouteResource,
     headers: &HeaderMap,
-) -> Result<Option<Arc<Identity>>, AuthError> {
+) -> Result<Option<ApiRequest>, AuthError> {
     if resource.unprotected {
         return Ok(None);
     }
@@ -55,7 +62,7 @@ pub async fn authenticate(
     };
     let Some(token) = token else {
         return if resource.anonymous {
-            Ok(None)
+            Ok(Some(ApiRequest { identity: None }))
         } else {
             Err(refuse(TokenError::Missing))
         };
@@ -70,9 +77,13 @@ pub async fn authenticate(
     };
     let key = TokenCache::key(validator.instance, token);
     if let Some(found) = engine.tokens.get(&key).await {
-        return Ok(Some(found));
+        return Ok(Some(ApiRequest {
+            identity: Some(found),
+        }));
     }
     let identity = Arc::new(validator.validate(token).await.map_err(refuse)?);
     engine.tokens.insert(key, identity.clone()).await;
-    Ok(Some(identity))
+    Ok(Some(ApiRequest {
+        identity: Some(identity),
+    }))
 }

@@ -12,6 +12,7 @@ use super::forward::ForwardError;
 use super::hygiene::HygieneError;
 use crate::oauth::TokenError;
 use crate::path::PathError;
+use crate::policy::Denial;
 use crate::upstream::GatewayBody;
 
 /// Everything that stops a request before (or instead of) the backend's answer.
@@ -44,6 +45,9 @@ pub enum PipelineError {
     /// A bearer token was missing or not accepted.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// An access-control rule failed.
+    #[error(transparent)]
+    Denied(#[from] Denial),
 }
 
 /// Status and user-facing message of an error.
@@ -87,6 +91,7 @@ fn status_of(err: &PipelineError, unknown: &UnknownResources) -> (StatusCode, &'
             (StatusCode::UNAUTHORIZED, "An access token is required.")
         }
         PipelineError::Auth(_) => (StatusCode::UNAUTHORIZED, "The access token is not valid."),
+        PipelineError::Denied(_) => (StatusCode::FORBIDDEN, "Access to this resource is denied."),
     }
 }
 
@@ -109,10 +114,13 @@ pub fn error_response(
         _ => ErrorContentType::Negotiate,
     };
     let mut resp = render(status, message, request_id, wants_html, forced);
-    if let PipelineError::Auth(a) = err {
-        if let Some(challenge) = bearer_challenge(a) {
-            resp.headers_mut().insert(WWW_AUTHENTICATE, challenge);
-        }
+    let challenge = match err {
+        PipelineError::Auth(a) => bearer_challenge(a),
+        PipelineError::Denied(d) => scope_challenge(d),
+        _ => None,
+    };
+    if let Some(c) = challenge {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, c);
     }
     resp
 }
@@ -129,6 +137,17 @@ fn bearer_challenge(a: &AuthError) -> Option<HeaderValue> {
             quoted(&other.to_string())
         ),
     };
+    HeaderValue::from_str(&value).ok()
+}
+
+/// `WWW-Authenticate` for a failed `OAuthScope` rule (RFC 6750 §3.1 `insufficient_scope`).
+fn scope_challenge(d: &Denial) -> Option<HeaderValue> {
+    let scope = d.scope.as_deref()?;
+    let value = format!(
+        "Bearer realm=\"{}\", error=\"insufficient_scope\", scope=\"{}\"",
+        quoted(&d.realm),
+        quoted(scope)
+    );
     HeaderValue::from_str(&value).ok()
 }
 

@@ -314,3 +314,96 @@ async fn verified_tokens_are_cached_and_anonymous_and_unprotected_resources_beha
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn oauth_scope_attribute_and_client_rules_run_on_every_request() -> anyhow::Result<()> {
+    let key = SigningKey::es256("k")?;
+    let jwks = JwksServer::start(tokens::jwks(&[&key])).await?;
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let port = free_port();
+    let rules = "\
+[[rules]]\nid = 1\nname = \"read scope\"\ntype = \"OAuthScope\"\nconfiguration = { scope = \"read\" }\n\
+[[rules]]\nid = 2\nname = \"admin scope\"\ntype = \"OAuthScope\"\nconfiguration = { scope = \"admin\" }\n\
+[[rules]]\nid = 3\nname = \"partner client\"\ntype = \"OAuthClient\"\nconfiguration = { clientIds = [\"partner\"] }\n\
+[[rules]]\nid = 4\nname = \"gold tier\"\ntype = \"OAuthAttribute\"\n\
+configuration = { attributes = [{ name = \"account.tier\", value = \"gold\" }] }\n\
+[[rules]]\nid = 5\nname = \"not suspended\"\ntype = \"OAuthAttribute\"\n\
+configuration = { attributes = [{ name = \"status\", value = \"suspended\" }], negate = true }\n\
+[[resources]]\nid = 14\napplicationId = 1\nname = \"admin\"\npolicy = { API = [{ type = \"Rule\", id = 2 }] }\n\
+pathPatterns = [{ type = \"WILDCARD\", pattern = \"/admin/*\" }]\n\
+[[resources]]\nid = 15\napplicationId = 1\nname = \"partners\"\n\
+policy = { API = [{ type = \"Rule\", id = 3 }, { type = \"Rule\", id = 4 }] }\n\
+pathPatterns = [{ type = \"WILDCARD\", pattern = \"/partners/*\" }]\n";
+    let toml = api_toml(port, &backend.target(), &jwks.url()).replace(
+        "realm = \"orders\"\n",
+        "realm = \"orders\"\npolicy = { API = [{ type = \"Rule\", id = 1 }, { type = \"Rule\", id = 5 }] }\n",
+    ) + "\n"
+        + rules;
+    let node = Node::builder().toml(toml).start().await?;
+    let c = reqwest::Client::new();
+    let call = |path: &str, claims: serde_json::Value| {
+        let token = key.sign(&claims);
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let c = c.clone();
+        async move {
+            let r = c.get(url).bearer_auth(token?).send().await?;
+            let challenge = r
+                .headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            anyhow::Ok((r.status().as_u16(), challenge))
+        }
+    };
+    let with = |scope: &str, extra: serde_json::Value| {
+        let mut c = claims(ISS, AUD, "u", 300);
+        c["scope"] = json!(scope);
+        if let (Some(obj), Some(more)) = (c.as_object_mut(), extra.as_object()) {
+            obj.extend(more.clone());
+        }
+        c
+    };
+    assert_eq!(call("/api/orders", with("read", json!({}))).await?.0, 200);
+    let (status, challenge) = call("/api/orders", with("write", json!({}))).await?;
+    assert_eq!(status, 403, "application rule: read scope");
+    assert_eq!(
+        challenge,
+        "Bearer realm=\"orders\", error=\"insufficient_scope\", scope=\"read\""
+    );
+    assert_eq!(
+        call("/api/orders", with("read", json!({"status": "suspended"})))
+            .await?
+            .0,
+        403,
+        "negated attribute rule"
+    );
+    let (status, challenge) = call("/api/admin/x", with("read", json!({}))).await?;
+    assert_eq!((status, challenge.contains("scope=\"admin\"")), (403, true));
+    assert_eq!(
+        call("/api/admin/x", with("read admin", json!({}))).await?.0,
+        200
+    );
+    let partner = json!({"client_id": "partner", "account": {"tier": "gold"}});
+    assert_eq!(call("/api/partners/x", with("read", partner)).await?.0, 200);
+    let silver = json!({"client_id": "partner", "account": {"tier": "silver"}});
+    assert_eq!(call("/api/partners/x", with("read", silver)).await?.0, 403);
+    let stranger = json!({"client_id": "someone", "account": {"tier": "gold"}});
+    assert_eq!(
+        call("/api/partners/x", with("read", stranger)).await?.0,
+        403
+    );
+    // The same (cached) token is checked against the rules again on another resource.
+    let token = key.sign(&with("read", json!({})))?;
+    for path in ["/api/orders", "/api/admin/x", "/api/orders"] {
+        let r = c
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        let want = if path.contains("admin") { 403 } else { 200 };
+        assert_eq!(r.status().as_u16(), want, "{path}");
+    }
+    drop(node);
+    Ok(())
+}
