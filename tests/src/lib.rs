@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod client;
 pub mod config;
+pub mod idp;
 pub mod jwks;
 pub mod node;
 pub mod pki;

@@ -28,11 +28,10 @@ pathPatterns = [{ type = \"WILDCARD\", pattern = \"/open/*\" }]\n";
         config::listener(1, port, false),
         config::vhost(1, "*", port),
         config::site(1, &[backend], ""),
-        format!(
-            "[[applications]]\nid = 1\nname = \"orders\"\ncontextRoot = \"/api\"\n\
-             virtualHostIds = [1]\nsiteId = 1\napplicationType = \"API\"\n\
-             accessValidatorId = 2\nrealm = \"orders\"\n"
-        ),
+        "[[applications]]\nid = 1\nname = \"orders\"\ncontextRoot = \"/api\"\n\
+         virtualHostIds = [1]\nsiteId = 1\napplicationType = \"API\"\n\
+         accessValidatorId = 2\nrealm = \"orders\"\n"
+            .to_string(),
         resources.to_string(),
         format!(
             "[[accessTokenValidators]]\nid = 2\nname = \"local\"\n\
