@@ -36,6 +36,9 @@ pub enum NodeError {
     /// Store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Auth token keys could not be made or loaded.
+    #[error(transparent)]
+    AuthKeys(#[from] crate::authtoken_keys::AuthKeyError),
     /// Key generation failure.
     #[error(transparent)]
     Keys(#[from] KeyError),
@@ -89,7 +92,14 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     }
     tasks.push(start_admin(&props, &store, &engine, stop_rx.clone()).await?);
     tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);
+    let mut store = store;
+    crate::authtoken_keys::install(&mut store, &engine)?;
     let store = Arc::new(std::sync::Mutex::new(store));
+    tasks.push(tokio::spawn(crate::authtoken_keys::keep_rolled(
+        store.clone(),
+        engine.clone(),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(reload_on_hangup(
         props.clone(),
         store,

@@ -27,7 +27,8 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order; index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &["CREATE TABLE key_pairs (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE key_pairs (
         name TEXT PRIMARY KEY,
         cert_pem TEXT NOT NULL,
         key_pem TEXT NOT NULL,
@@ -39,7 +40,26 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE key_pairs (
         author TEXT NOT NULL,
         summary TEXT NOT NULL,
         document TEXT NOT NULL
-    );"];
+    );",
+    "CREATE TABLE signing_keys (
+        purpose TEXT NOT NULL,
+        kid TEXT NOT NULL,
+        key_pem TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (purpose, kid)
+    );",
+];
+
+/// A stored signing key (no certificate): auth-token keys, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    /// Key id.
+    pub kid: String,
+    /// PKCS#8 private key, PEM.
+    pub key_pem: String,
+    /// When it was made (Unix milliseconds).
+    pub created_at_ms: i64,
+}
 
 /// A stored key pair.
 #[derive(Debug, Clone)]
@@ -112,6 +132,43 @@ impl Store {
             "INSERT OR REPLACE INTO key_pairs (name, cert_pem, key_pem, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, pair.cert_pem, pair.key_pem, now_ms()],
         )?;
+        Ok(())
+    }
+
+    /// Signing keys for `purpose`, newest first.
+    pub fn signing_keys(&self, purpose: &str) -> Result<Vec<SigningKeyRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT kid, key_pem, created_at FROM signing_keys WHERE purpose = ?1 \
+             ORDER BY created_at DESC, kid",
+        )?;
+        let rows = stmt.query_map([purpose], |r| {
+            Ok(SigningKeyRow {
+                kid: r.get(0)?,
+                key_pem: r.get(1)?,
+                created_at_ms: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Adds a signing key and keeps only the `keep` newest of its purpose.
+    pub fn add_signing_key(
+        &mut self,
+        purpose: &str,
+        key: &SigningKeyRow,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO signing_keys (purpose, kid, key_pem, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![purpose, key.kid, key.key_pem, key.created_at_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM signing_keys WHERE purpose = ?1 AND kid NOT IN \
+             (SELECT kid FROM signing_keys WHERE purpose = ?1 ORDER BY created_at DESC, kid LIMIT ?2)",
+            params![purpose, i64::try_from(keep).unwrap_or(i64::MAX)],
+        )?;
+        tx.commit()?;
         Ok(())
     }
 

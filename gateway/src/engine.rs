@@ -60,6 +60,10 @@ pub struct Engine {
     pub gateway_metrics: AppMetrics,
     /// Verified bearer tokens, shared by every snapshot.
     pub tokens: crate::oauth::cache::TokenCache,
+    /// Keys that sign JWT identity mappings (installed and rolled by the node).
+    pub auth_tokens: arc_swap::ArcSwapOption<crate::authtoken::AuthTokenKeys>,
+    /// Minted identity JWTs.
+    pub minted: crate::identity::MintCache,
 }
 
 // === impl Engine ===
@@ -72,6 +76,8 @@ impl Engine {
             crate::oauth::cache::TokenCache::new(TOKEN_CACHE_CAPACITY, metrics.token_cache.clone());
         Arc::new(Self {
             tokens,
+            auth_tokens: arc_swap::ArcSwapOption::empty(),
+            minted: crate::identity::MintCache::new(TOKEN_CACHE_CAPACITY),
             snapshots: SnapshotHandle::default(),
             settings,
             gateway_metrics: metrics.app("-"),

@@ -5,8 +5,10 @@
 //! the configuration changes) and runs the [`pipeline`]. Start-up settings come from
 //! run.properties ([`props`]); the runtime configuration is a `gatehouse_model::ConfigDocument`.
 
+pub mod authtoken;
 pub mod engine;
 pub mod host_info;
+pub mod identity;
 pub mod listener;
 pub mod listeners;
 pub mod metrics;

@@ -7,6 +7,7 @@
 pub mod cache;
 pub mod discovery;
 pub mod fetch;
+pub mod introspect;
 pub mod jwks;
 pub mod jwt;
 
@@ -54,6 +55,11 @@ pub struct Identity {
     pub claims: Arc<Map<String, Value>>,
     /// `exp`, when the token has one.
     pub expires_at: Option<SystemTime>,
+    /// Identifies the credential it came from (SHA-256 of the token): keys caches of things
+    /// derived from this identity, such as minted identity JWTs.
+    pub cache_key: [u8; 32],
+    /// Cache no longer than this (introspection `tokenTimeToLiveSeconds`); else until `exp`.
+    pub cache_until: Option<SystemTime>,
 }
 
 impl Identity {
@@ -67,6 +73,8 @@ impl Identity {
             subject,
             claims: Arc::new(claims),
             expires_at,
+            cache_key: [0; 32],
+            cache_until: None,
         }
     }
 }
@@ -79,10 +87,46 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// A token checker: a local JWT validator or introspection.
+#[derive(Debug, Clone)]
+pub enum TokenValidator {
+    /// `JwksEndpoint` validator.
+    Jwt(Arc<JwtValidator>),
+    /// RFC 7662 introspection.
+    Introspection(Arc<introspect::Introspector>),
+}
+
+impl TokenValidator {
+    /// Cache-key prefix: unique per compiled instance.
+    pub fn instance(&self) -> u64 {
+        match self {
+            Self::Jwt(v) => v.instance,
+            Self::Introspection(i) => i.instance,
+        }
+    }
+
+    /// Whether verified identities may be cached.
+    pub fn caches(&self) -> bool {
+        match self {
+            Self::Jwt(_) => true,
+            Self::Introspection(i) => i.cache_tokens,
+        }
+    }
+
+    /// Checks a token.
+    pub async fn validate(&self, token: &str) -> Result<Identity, TokenError> {
+        match self {
+            Self::Jwt(v) => v.validate(token).await,
+            Self::Introspection(i) => i.validate(token).await,
+        }
+    }
+}
+
 /// The compiled validators of a snapshot, by validator id.
 #[derive(Debug, Default)]
 pub struct Validators {
     by_id: HashMap<u64, Arc<JwtValidator>>,
+    introspection: Option<(IntrospectionDef, Arc<introspect::Introspector>)>,
     /// Definitions they were compiled from, to reuse them across reloads.
     defs: Vec<(ValidatorDef, Arc<JwtValidator>)>,
 }
@@ -132,13 +176,77 @@ impl Validators {
             out.by_id.insert(v.id, compiled.clone());
             out.defs.push((def, compiled));
         }
+        out.introspection = compile_introspection(doc, previous, problems);
         out
     }
 
-    /// The validator with this id.
-    pub fn get(&self, id: u64) -> Option<&Arc<JwtValidator>> {
-        self.by_id.get(&id)
+    /// The validator an application's `accessValidatorId` names.
+    pub fn get(&self, id: u64) -> Option<TokenValidator> {
+        if id == gatehouse_model::oauth::INTROSPECTION_VALIDATOR {
+            return self
+                .introspection
+                .as_ref()
+                .map(|(_, i)| TokenValidator::Introspection(i.clone()));
+        }
+        self.by_id.get(&id).cloned().map(TokenValidator::Jwt)
     }
+}
+
+/// Everything the introspector depends on.
+#[derive(Debug, Clone, PartialEq)]
+struct IntrospectionDef {
+    server: gatehouse_model::oauth::AuthServer,
+    provider: Option<gatehouse_model::oauth::OidcProvider>,
+    trust: String,
+}
+
+fn compile_introspection(
+    doc: &ConfigDocument,
+    previous: Option<&Validators>,
+    problems: &mut Problems,
+) -> Option<(IntrospectionDef, Arc<introspect::Introspector>)> {
+    let server = doc.oauth_auth_server.as_ref()?;
+    let def = IntrospectionDef {
+        server: server.clone(),
+        provider: doc.oidc_provider.clone(),
+        trust: trust_fingerprint(doc),
+    };
+    if let Some((d, i)) = previous.and_then(|p| p.introspection.as_ref()) {
+        if *d == def {
+            return Some((def, i.clone()));
+        }
+    }
+    let client = match fetch::client(doc, server.trusted_certificate_group_id) {
+        Ok(c) => c,
+        Err(e) => {
+            problems.push("oauthAuthServer.trustedCertificateGroupId", e.to_string());
+            return None;
+        }
+    };
+    let endpoint = match (&server.introspection_endpoint, &doc.oidc_provider) {
+        (Some(url), _) => introspect::EndpointLocation::Url(url.clone()),
+        (None, Some(p)) => {
+            let provider_client = match fetch::client(doc, p.trusted_certificate_group_id) {
+                Ok(c) => c,
+                Err(e) => {
+                    problems.push("oidcProvider.trustedCertificateGroupId", e.to_string());
+                    return None;
+                }
+            };
+            introspect::EndpointLocation::Discovered(Arc::new(Discovery::new(
+                p.issuer.clone(),
+                provider_client,
+            )))
+        }
+        (None, None) => return None,
+    };
+    let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+    Some((
+        def,
+        Arc::new(introspect::Introspector::new(
+            instance, server, endpoint, client,
+        )),
+    ))
 }
 
 fn trust_fingerprint(doc: &ConfigDocument) -> String {

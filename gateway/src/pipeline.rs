@@ -138,13 +138,15 @@ async fn run(
     if app.require_https && origin.proto != "https" {
         return Err(PipelineError::HttpsRequired);
     }
+    let mut identity = None;
     if let Some(api) = authn::authenticate(engine, snap, app, resource, &parts.headers).await? {
-        if let Some(identity) = &api.identity {
-            ctx.subject = Some(identity.subject.clone());
+        if let Some(id) = &api.identity {
+            ctx.subject = Some(id.subject.clone());
             ctx.auth_mech = Some("bearer");
         }
         crate::policy::evaluate(&app.api_rules, api.identity.as_deref(), &app.realm)?;
         crate::policy::evaluate(&resource.api_rules, api.identity.as_deref(), &app.realm)?;
+        identity = api.identity;
     }
     let request = Proxied {
         parts,
@@ -152,6 +154,7 @@ async fn run(
         path,
         origin,
         client_upgrade,
+        identity,
     };
     proxy(engine, snap, app, ctx, request).await
 }
@@ -163,6 +166,7 @@ struct Proxied {
     path: String,
     origin: Origin,
     client_upgrade: Option<OnUpgrade>,
+    identity: Option<Arc<crate::oauth::Identity>>,
 }
 
 async fn proxy(
@@ -178,6 +182,7 @@ async fn proxy(
         path,
         origin,
         client_upgrade,
+        identity,
     } = req;
     let site = &snap.sites[app.site];
     let upgrade = client_upgrade.is_some();
@@ -189,8 +194,18 @@ async fn proxy(
         .get(HOST)
         .cloned()
         .or_else(|| authority_of(&parts).and_then(|a| HeaderValue::from_str(&a).ok()));
-    headers::clean_request(&mut parts.headers, upgrade, &[]);
+    headers::clean_request(&mut parts.headers, upgrade, &snap.identity_headers);
     forwarded::set_upstream_headers(&mut parts.headers, &origin, ctx.conn.peer.ip());
+    if let (Some(mapping), Some(id)) = (&app.api_mapping, &identity) {
+        let keys = engine.auth_tokens.load();
+        crate::identity::apply(
+            mapping,
+            id,
+            keys.as_deref(),
+            &engine.minted,
+            &mut parts.headers,
+        )?;
+    }
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         parts.headers.insert(X_REQUEST_ID, v);
     }
@@ -289,6 +304,9 @@ fn authority_of(parts: &Parts) -> Option<String> {
 fn log_refusal(ctx: &RequestCtx, err: &PipelineError) {
     match err {
         PipelineError::Forward(e) => tracing::warn!(request_id = %ctx.id, "upstream failure: {e}"),
+        PipelineError::Identity(e) => {
+            tracing::error!(request_id = %ctx.id, "identity mapping failed: {e}")
+        }
         PipelineError::Hygiene(_)
         | PipelineError::Path(_)
         | PipelineError::Auth(_)

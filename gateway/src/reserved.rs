@@ -1,5 +1,5 @@
-//! Endpoints under the reserved path (SPEC §3). This module serves the heartbeat; the OIDC and
-//! JWKS endpoints join it with their features.
+//! Endpoints under the reserved path (SPEC §3): the heartbeat and `/authtoken/JWKS`; the OIDC
+//! endpoints join them with web sessions.
 
 use std::sync::OnceLock;
 
@@ -21,6 +21,7 @@ pub fn serve(
 ) -> Result<Response<GatewayBody>, PipelineError> {
     match endpoint {
         "/heartbeat.ping" => heartbeat(engine, snapshot),
+        "/authtoken/JWKS" => Ok(authtoken_jwks(engine)),
         _ => Err(PipelineError::NoEndpoint),
     }
 }
@@ -45,6 +46,23 @@ pub fn heartbeat(
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
+}
+
+/// `/pa/authtoken/JWKS`: the public keys that sign JWT identity mappings (current, previous).
+fn authtoken_jwks(engine: &Engine) -> Response<GatewayBody> {
+    let body = engine
+        .auth_tokens
+        .load()
+        .as_ref()
+        .map_or_else(|| serde_json::json!({"keys": []}), |k| k.jwks());
+    let mut resp = Response::new(full(body.to_string()));
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/jwk-set+json"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=60"));
+    resp
 }
 
 fn cpu_meter() -> &'static CpuMeter {

@@ -58,6 +58,8 @@ pub struct RouteApp {
     pub realm: String,
     /// API rules of the application.
     pub api_rules: Vec<std::sync::Arc<crate::policy::CompiledRule>>,
+    /// Identity mapping for API requests.
+    pub api_mapping: Option<std::sync::Arc<crate::identity::CompiledMapping>>,
     /// Reserved endpoints also under the context root.
     pub deploy_reserved: bool,
     /// Resources in definition order.

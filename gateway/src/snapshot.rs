@@ -39,6 +39,8 @@ pub struct Snapshot {
     pub forwarding: ForwardingPolicy,
     /// Access token validators by id.
     pub validators: crate::oauth::Validators,
+    /// Headers identity mappings produce (stripped from every client request).
+    pub identity_headers: crate::identity::IdentityHeaders,
 }
 
 /// Validates and compiles a document. `previous` lends its site pools where sites are unchanged.
@@ -68,6 +70,7 @@ pub fn compile(
         unknown: doc.unknown_resources.clone(),
         forwarding,
         validators,
+        identity_headers: crate::identity::IdentityHeaders::of(&doc),
         routes,
         sites,
         doc: Arc::new(doc),
@@ -197,6 +200,7 @@ fn compile_app(
             .unwrap_or_else(|| app.name.clone()),
         deploy_reserved: app.deploy_reserved_resources,
         api_rules: crate::policy::api_rules(&app.policy, rules),
+        api_mapping: crate::identity::compile(doc, app.identity_mapping_ids.api),
         resources: resources
             .iter()
             .map(|r| RouteResource {

@@ -181,6 +181,12 @@ pub struct ConfigDocument {
     /// Access-control rules.
     #[serde(default)]
     pub rules: Vec<crate::rules::Rule>,
+    /// Identity mappings.
+    #[serde(default)]
+    pub identity_mappings: Vec<crate::identity::IdentityMapping>,
+    /// The key that signs JWT identity mappings.
+    #[serde(default)]
+    pub auth_token_management: crate::identity::AuthTokenManagement,
 }
 
 impl ConfigDocument {

@@ -31,6 +31,7 @@ pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
     check_http_config(doc, &mut p);
     oauth::check(doc, &mut p);
     check_rules(doc, &mut p);
+    check_identity(doc, &mut p);
     p.into_result()
 }
 
@@ -57,6 +58,11 @@ fn check_unique_ids(doc: &ConfigDocument, p: &mut Problems) {
     unique("resources", doc.resources.iter().map(|o| o.id), p);
     unique("certificates", doc.certificates.iter().map(|o| o.id), p);
     unique("rules", doc.rules.iter().map(|o| o.id), p);
+    unique(
+        "identityMappings",
+        doc.identity_mappings.iter().map(|o| o.id),
+        p,
+    );
     unique(
         "trustedCertificateGroups",
         doc.trusted_certificate_groups.iter().map(|o| o.id),
@@ -360,7 +366,7 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
         ("Web", a.identity_mapping_ids.web),
         ("API", a.identity_mapping_ids.api),
     ] {
-        if id != 0 {
+        if id != 0 && !doc.identity_mappings.iter().any(|m| m.id == id) {
             p.push(
                 format!("{at}.identityMappingIds.{kind}"),
                 format!("no identity mapping with id {id}"),
@@ -401,6 +407,30 @@ fn check_policy_refs(
                 ),
             }
         }
+    }
+}
+
+fn check_identity(doc: &ConfigDocument, p: &mut Problems) {
+    for (i, m) in doc.identity_mappings.iter().enumerate() {
+        if m.name.trim().is_empty() {
+            p.push(format!("identityMappings[{i}].name"), "must not be empty");
+        }
+        if let Err(why) = m.typed() {
+            p.push(format!("identityMappings[{i}].type"), why);
+        }
+    }
+    let atm = &doc.auth_token_management;
+    if atm.signing_algorithm != "P-256" {
+        p.push(
+            "authTokenManagement.signingAlgorithm",
+            "only 'P-256' (ES256) is supported",
+        );
+    }
+    if !(1..=8760).contains(&atm.key_roll_period_in_hours) {
+        p.push(
+            "authTokenManagement.keyRollPeriodInHours",
+            "between 1 and 8760",
+        );
     }
 }
 

@@ -25,7 +25,7 @@ impl Expiry<TokenKey, Arc<Identity>> for UntilExpiry {
         value: &Arc<Identity>,
         _created_at: Instant,
     ) -> Option<Duration> {
-        Some(match value.expires_at {
+        Some(match value.cache_until.or(value.expires_at) {
             Some(exp) => exp
                 .duration_since(SystemTime::now())
                 .unwrap_or(Duration::ZERO),
@@ -78,11 +78,11 @@ impl TokenCache {
 
     /// A cached identity that has not expired.
     pub async fn get(&self, key: &TokenKey) -> Option<Arc<Identity>> {
-        let found = self
-            .entries
-            .get(key)
-            .await
-            .filter(|id| id.expires_at.is_none_or(|exp| exp > SystemTime::now()));
+        let found = self.entries.get(key).await.filter(|id| {
+            id.cache_until
+                .or(id.expires_at)
+                .is_none_or(|until| until > SystemTime::now())
+        });
         let counter = if found.is_some() {
             &self.counters.hits
         } else {

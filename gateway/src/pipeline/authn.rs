@@ -75,14 +75,19 @@ pub async fn authenticate(
         );
         return Err(refuse(TokenError::Unavailable));
     };
-    let key = TokenCache::key(validator.instance, token);
-    if let Some(found) = engine.tokens.get(&key).await {
+    let key = TokenCache::key(validator.instance(), token);
+    let caches = validator.caches();
+    if let Some(found) = engine.tokens.get(&key).await.filter(|_| caches) {
         return Ok(Some(ApiRequest {
             identity: Some(found),
         }));
     }
-    let identity = Arc::new(validator.validate(token).await.map_err(refuse)?);
-    engine.tokens.insert(key, identity.clone()).await;
+    let mut identity = validator.validate(token).await.map_err(refuse)?;
+    identity.cache_key = key.1;
+    let identity = Arc::new(identity);
+    if caches {
+        engine.tokens.insert(key, identity.clone()).await;
+    }
     Ok(Some(ApiRequest {
         identity: Some(identity),
     }))

@@ -4,6 +4,8 @@
 use http::header::{CONNECTION, UPGRADE};
 use http::{HeaderMap, HeaderName};
 
+use crate::identity::IdentityHeaders;
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies remove.
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -32,18 +34,18 @@ pub fn canonical(name: &str) -> String {
         .collect()
 }
 
-/// True when `name` (any spelling) belongs to the gateway's namespace or to `extra` (canonical
-/// names, e.g. identity-mapping headers).
-pub fn is_owned(name: &str, extra: &[String]) -> bool {
+/// True when `name` (any spelling) belongs to the gateway's namespace or to `extra` (the
+/// identity-mapping headers).
+pub fn is_owned(name: &str, extra: &IdentityHeaders) -> bool {
     let c = canonical(name);
     OWNED_PREFIXES.iter().any(|p| c.starts_with(p))
         || OWNED_NAMES.contains(&c.as_str())
-        || extra.contains(&c)
+        || extra.owns(&c)
 }
 
 /// Prepares client headers for the backend: removes what `Connection` names, the hop-by-hop
 /// headers (keeping `Upgrade`/`Connection: upgrade` for an upgrade) and every gateway-owned name.
-pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &[String]) {
+pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &IdentityHeaders) {
     let upgrade_value = if upgrade {
         headers.get(UPGRADE).cloned()
     } else {
@@ -113,7 +115,7 @@ mod tests {
             );
         }
         h.insert("x-kept", HeaderValue::from_static("ok"));
-        clean_request(&mut h, false, &[]);
+        clean_request(&mut h, false, &IdentityHeaders::default());
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
     }
@@ -124,7 +126,7 @@ mod tests {
         h.insert(CONNECTION, HeaderValue::from_static("x-drop, keep-alive"));
         h.insert("x-drop", HeaderValue::from_static("1"));
         h.insert("x-stay", HeaderValue::from_static("1"));
-        clean_request(&mut h, false, &[]);
+        clean_request(&mut h, false, &IdentityHeaders::default());
         assert!(!h.contains_key("x-drop"));
         assert!(h.contains_key("x-stay"));
         assert!(!h.contains_key(CONNECTION));
@@ -135,7 +137,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
         h.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        clean_request(&mut h, true, &[]);
+        clean_request(&mut h, true, &IdentityHeaders::default());
         assert_eq!(h.get(UPGRADE).unwrap(), "websocket");
         assert_eq!(h.get(CONNECTION).unwrap(), "upgrade");
     }

@@ -48,6 +48,9 @@ pub enum PipelineError {
     /// An access-control rule failed.
     #[error(transparent)]
     Denied(#[from] Denial),
+    /// The identity could not be passed to the backend.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::MappingError),
 }
 
 /// Status and user-facing message of an error.
@@ -92,6 +95,10 @@ fn status_of(err: &PipelineError, unknown: &UnknownResources) -> (StatusCode, &'
         }
         PipelineError::Auth(_) => (StatusCode::UNAUTHORIZED, "The access token is not valid."),
         PipelineError::Denied(_) => (StatusCode::FORBIDDEN, "Access to this resource is denied."),
+        PipelineError::Identity(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The identity cannot be passed to the application at the moment.",
+        ),
     }
 }
 
