@@ -11,9 +11,6 @@ use crate::props::{PathSettings, RequestLimits, RunProperties};
 use crate::snapshot::{Snapshot, SnapshotHandle};
 use crate::stats::StatsWindow;
 
-/// Most verified tokens kept in the cache.
-const TOKEN_CACHE_CAPACITY: u64 = 100_000;
-
 /// Settings the engine reads from run.properties.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineSettings {
@@ -25,6 +22,10 @@ pub struct EngineSettings {
     pub detailed_heartbeat: bool,
     /// WebSocket cap.
     pub websocket_max: Option<u64>,
+    /// Capacity of the verified-token cache.
+    pub token_cache_entries: u64,
+    /// Capacity of the minted identity-JWT cache.
+    pub minted_cache_entries: u64,
 }
 
 impl EngineSettings {
@@ -35,6 +36,8 @@ impl EngineSettings {
             paths: p.paths,
             detailed_heartbeat: p.detailed_heartbeat,
             websocket_max: p.websocket_max,
+            token_cache_entries: p.token_cache_entries,
+            minted_cache_entries: p.minted_cache_entries,
         }
     }
 }
@@ -72,12 +75,14 @@ impl Engine {
     /// A new engine with no configuration.
     pub fn new(settings: EngineSettings, statistics_window: u64) -> Arc<Self> {
         let metrics = Metrics::default();
-        let tokens =
-            crate::oauth::cache::TokenCache::new(TOKEN_CACHE_CAPACITY, metrics.token_cache.clone());
+        let tokens = crate::oauth::cache::TokenCache::new(
+            settings.token_cache_entries,
+            metrics.token_cache.clone(),
+        );
         Arc::new(Self {
             tokens,
             auth_tokens: arc_swap::ArcSwapOption::empty(),
-            minted: crate::identity::MintCache::new(TOKEN_CACHE_CAPACITY),
+            minted: crate::identity::MintCache::new(settings.minted_cache_entries),
             snapshots: SnapshotHandle::default(),
             settings,
             gateway_metrics: metrics.app("-"),

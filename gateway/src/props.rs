@@ -116,6 +116,10 @@ pub struct RunProperties {
     pub paths: PathSettings,
     /// WebSocket cap (None: unlimited).
     pub websocket_max: Option<u64>,
+    /// Capacity of the verified-token cache.
+    pub token_cache_entries: u64,
+    /// Capacity of the minted identity-JWT cache.
+    pub minted_cache_entries: u64,
     /// Log format.
     pub log_format: LogFormat,
     /// Management listener.
@@ -344,6 +348,9 @@ impl Reader<'_> {
                 decode_count,
             },
             websocket_max: u64::try_from(ws).ok(),
+            token_cache_entries: self
+                .parse("pa.ehcache.PingFederateReferenceTokenCache.maxEntriesLocalHeap")?,
+            minted_cache_entries: self.parse("pa.ehcache.AuthTokenCache.maxEntriesLocalHeap")?,
             log_format: if self.text("pa.log.format").as_deref() == Some("json") {
                 LogFormat::Json
             } else {

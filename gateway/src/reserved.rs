@@ -157,6 +157,8 @@ mod tests {
                 },
                 detailed_heartbeat: detailed,
                 websocket_max: None,
+                token_cache_entries: 10,
+                minted_cache_entries: 10,
             },
             0,
         )

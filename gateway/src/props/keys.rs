@@ -282,6 +282,18 @@ pub const KEYS: &[KeySpec] = &[
         "config-query TLS versions",
     ),
     k(
+        "pa.ehcache.PingFederateReferenceTokenCache.maxEntriesLocalHeap",
+        "10000",
+        Kind::Count,
+        "verified bearer tokens kept in memory (0: every request is verified)",
+    ),
+    k(
+        "pa.ehcache.AuthTokenCache.maxEntriesLocalHeap",
+        "10000",
+        Kind::Count,
+        "minted identity-mapping JWTs kept in memory (0: one JWT per request)",
+    ),
+    k(
         "engine.websocket.maxConnections",
         "-1",
         Kind::Limit,
