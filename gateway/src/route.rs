@@ -48,6 +48,8 @@ pub struct RouteApp {
     pub allow_empty_segments: bool,
     /// Web, API or Dynamic.
     pub kind: ApplicationType,
+    /// Dynamic applications: how a request without a bearer token is handled.
+    pub default_auth: ApplicationType,
     /// Index of the site in the snapshot.
     pub site: usize,
     /// Refuse plain HTTP.

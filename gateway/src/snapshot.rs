@@ -190,6 +190,7 @@ fn compile_app(
         case_sensitive: app.case_sensitive_path,
         allow_empty_segments: app.allow_empty_path_segments,
         kind: app.application_type,
+        default_auth: app.default_auth_type,
         site,
         require_https: app.require_https,
         validator: app.access_validator_id,

@@ -4,7 +4,8 @@
 //! - `unprotected` resources skip authentication;
 //! - `API` applications need `Authorization: Bearer`; an `anonymous` resource lets a request
 //!   without a token through, but a token that is sent must be valid;
-//! - `Dynamic` applications take the API path when a bearer token is sent;
+//! - `Dynamic` applications take the API path when a bearer token is sent, and otherwise follow
+//!   `defaultAuthType` (`API`: a token is required);
 //! - `Web` applications are handled by web sessions (not here).
 
 use std::sync::Arc;
@@ -50,7 +51,7 @@ pub async fn authenticate(
     let token = bearer_token(headers);
     let api = match app.kind {
         ApplicationType::Api => true,
-        ApplicationType::Dynamic => token.is_some(),
+        ApplicationType::Dynamic => token.is_some() || app.default_auth == ApplicationType::Api,
         ApplicationType::Web => false,
     };
     if !api {

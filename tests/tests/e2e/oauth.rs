@@ -406,3 +406,48 @@ pathPatterns = [{ type = \"WILDCARD\", pattern = \"/partners/*\" }]\n";
     drop(node);
     Ok(())
 }
+
+#[tokio::test]
+async fn dynamic_applications_use_the_token_when_sent_and_default_auth_type_otherwise(
+) -> anyhow::Result<()> {
+    let key = SigningKey::es256("k")?;
+    let jwks = JwksServer::start(tokens::jwks(&[&key])).await?;
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let port = free_port();
+    let toml = api_toml(port, &backend.target(), &jwks.url()).replace(
+        "applicationType = \"API\"",
+        "applicationType = \"Dynamic\"\ndefaultAuthType = \"API\"",
+    ) + "\n"
+        + &config::app(
+            2,
+            "/web",
+            1,
+            1,
+            "applicationType = \"Dynamic\"\naccessValidatorId = 2\n",
+        )
+        .replace("unprotected = true\n", "");
+    let _node = Node::builder().toml(toml).start().await?;
+    let c = reqwest::Client::new();
+    let get = |path: &str, token: Option<String>| {
+        let mut req = c.get(format!("http://127.0.0.1:{port}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { anyhow::Ok(req.send().await?.status().as_u16()) }
+    };
+    let token = key.sign(&claims(ISS, AUD, "d", 300))?;
+    assert_eq!(get("/api/x", None).await?, 401, "defaultAuthType API");
+    assert_eq!(get("/api/x", Some(token.clone())).await?, 200);
+    assert_eq!(
+        get("/web/x", Some("garbage".into())).await?,
+        401,
+        "a sent token is checked"
+    );
+    assert_eq!(get("/web/x", Some(token)).await?, 200);
+    assert_eq!(
+        get("/web/x", None).await?,
+        200,
+        "defaultAuthType Web without a web session: the web path"
+    );
+    Ok(())
+}
