@@ -4,8 +4,8 @@
 //! client ─▶ hygiene ─▶ origin (forwarded trust) ─▶ route (normalised path) ─┬─▶ reserved endpoint
 //!                                                                            ├─▶ unknown resource
 //!                                                                            └─▶ app/resource
-//!            ─▶ [authn ─▶ policy ─▶ identity]  (later issues)
-//!            ─▶ headers (strip owned, hop-by-hop; set X-Forwarded-*) ─▶ forward (failover) ─▶ client
+//!            ─▶ authn (bearer token) ─▶ policy (rules) ─▶ headers (strip owned and identity
+//!               headers, hop-by-hop; set X-Forwarded-*) ─▶ identity mapping ─▶ forward ─▶ client
 //! every error ─▶ respond::error_response (the only error → response mapping)
 //! every request ─▶ access log line + metrics
 //! ```
