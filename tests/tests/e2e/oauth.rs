@@ -451,3 +451,92 @@ async fn dynamic_applications_use_the_token_when_sent_and_default_auth_type_othe
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn exclusion_list_headers_and_bearer_jwt_mappings_reach_the_site() -> anyhow::Result<()> {
+    let key = SigningKey::rsa("k")?;
+    let jwks = JwksServer::start(tokens::jwks(&[&key])).await?;
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let port = free_port();
+    let mappings = "\
+[[identityMappings]]\nid = 1\nname = \"all claims\"\ntype = \"Header\"\n\
+configuration = { exclusionList = true, exclusionListAttributes = [\"iat\", \"exp\", \"iss\", \"aud\"], \
+exclusionListSubject = \"X-Subject\", headerNamePrefix = \"X-Claim-\" }\n\
+[[identityMappings]]\nid = 2\nname = \"bearer jwt\"\ntype = \"JWT\"\n\
+configuration = { mapAsBearerToken = true, audience = \"site\" }\n";
+    let toml = api_toml(port, &backend.target(), &jwks.url()).replace(
+        "realm = \"orders\"\n",
+        "realm = \"orders\"\nidentityMappingIds = { API = 1 }\n",
+    ) + "\n"
+        + mappings
+        + &config::app(
+            2,
+            "/bearer",
+            1,
+            1,
+            "applicationType = \"API\"\naccessValidatorId = 2\nidentityMappingIds = { API = 2 }\n",
+        )
+        .replace("unprotected = true\n", "");
+    let _node = Node::builder().toml(toml).start().await?;
+    let mut c = claims(ISS, AUD, "carol", 300);
+    c["roles"] = json!(["reader", "auditor"]);
+    let token = key.sign(&c)?;
+    let client = reqwest::Client::new();
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/api/claims"))
+        .bearer_auth(&token)
+        .header("X_Claim_Roles", "admin")
+        .header("x-claim-extra", "forged")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let seen = backend
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/api/claims")
+        .ok_or_else(|| anyhow::anyhow!("not proxied"))?;
+    let get = |name: &str| -> Vec<String> {
+        seen.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(get("x-subject"), vec!["carol".to_string()]);
+    assert_eq!(get("x-claim-roles"), vec!["reader,auditor".to_string()]);
+    assert_eq!(get("x-claim-scope"), vec!["read write".to_string()]);
+    assert!(
+        get("x-claim-exp").is_empty() && get("x-claim-iss").is_empty(),
+        "excluded"
+    );
+    assert!(
+        get("x-claim-extra").is_empty() && get("x_claim_roles").is_empty(),
+        "forged"
+    );
+
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/bearer/x"))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let seen = backend
+        .seen()
+        .into_iter()
+        .find(|s| s.path == "/bearer/x")
+        .ok_or_else(|| anyhow::anyhow!("not proxied"))?;
+    let auth = seen
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let minted = auth.strip_prefix("Bearer ").unwrap_or_default();
+    assert!(
+        !minted.is_empty() && minted != token,
+        "the client's token was replaced"
+    );
+    let header = jsonwebtoken::decode_header(minted)?;
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::ES256);
+    Ok(())
+}
