@@ -1,4 +1,7 @@
-//! Shared fixtures for Gatehouse benchmarks: synthetic configurations of any size.
+//! Shared fixtures for Gatehouse benchmarks: synthetic configurations of any size, and bearer
+//! tokens with the keys that sign and verify them ([`tokens`]).
+
+pub mod tokens;
 
 use std::fmt::Write as _;
 

@@ -19,10 +19,9 @@ pub struct JwtValidator {
     /// answers from results of the old one.
     pub instance: u64,
     allowed: Vec<Algorithm>,
-    issuer: String,
-    audience: String,
+    /// Claim rules per allowed algorithm, built once.
+    rules: Vec<(Algorithm, Validation)>,
     subject_claim: String,
-    leeway: u64,
     jwks: Arc<JwksSource>,
 }
 
@@ -37,13 +36,15 @@ impl JwtValidator {
         leeway: u64,
         jwks: Arc<JwksSource>,
     ) -> Self {
+        let rules = allowed
+            .iter()
+            .map(|alg| (*alg, claim_rules(*alg, &issuer, &audience, leeway)))
+            .collect();
         Self {
             instance,
             allowed,
-            issuer,
-            audience,
+            rules,
             subject_claim,
-            leeway,
             jwks,
         }
     }
@@ -83,9 +84,14 @@ impl JwtValidator {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Map<String, Value>, TokenError> {
+        let Some((_, rules)) = self.rules.iter().find(|(a, _)| *a == alg) else {
+            return Err(TokenError::Invalid(
+                "The token's algorithm is not accepted.",
+            ));
+        };
         let mut last = TokenError::UnknownKey;
         for key in keys.candidates(kid, alg) {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &self.rules(alg)) {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, rules) {
                 Ok(data) => return Ok(data.claims),
                 Err(e) => {
                     last = map_error(e.kind());
@@ -96,17 +102,6 @@ impl JwtValidator {
             }
         }
         Err(last)
-    }
-
-    fn rules(&self, alg: Algorithm) -> Validation {
-        let mut v = Validation::new(alg);
-        v.leeway = self.leeway;
-        v.validate_exp = true;
-        v.validate_nbf = true;
-        v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[&self.audience]);
-        v.set_required_spec_claims(&["exp", "iss", "aud"]);
-        v
     }
 
     fn identity(&self, claims: Map<String, Value>) -> Result<Identity, TokenError> {
@@ -121,6 +116,18 @@ impl JwtValidator {
             .map(|s| UNIX_EPOCH + Duration::from_secs(s));
         Ok(Identity::new(subject, claims, expires_at))
     }
+}
+
+/// `iss` exact, `aud`, `exp` required, `exp`/`nbf` with leeway, for one algorithm.
+fn claim_rules(alg: Algorithm, issuer: &str, audience: &str, leeway: u64) -> Validation {
+    let mut v = Validation::new(alg);
+    v.leeway = leeway;
+    v.validate_exp = true;
+    v.validate_nbf = true;
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud"]);
+    v
 }
 
 const SIGNATURE: &str = "The token's signature is not valid.";

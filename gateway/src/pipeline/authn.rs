@@ -78,7 +78,12 @@ pub async fn authenticate(
     };
     let key = TokenCache::key(validator.instance(), token);
     let caches = validator.caches();
-    if let Some(found) = engine.tokens.get(&key).await.filter(|_| caches) {
+    let cached = if caches {
+        engine.tokens.get(&key).await
+    } else {
+        None
+    };
+    if let Some(found) = cached {
         return Ok(Some(ApiRequest {
             identity: Some(found),
         }));
