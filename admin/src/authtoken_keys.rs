@@ -108,8 +108,7 @@ pub fn install(store: &mut Store, engine: &Engine) -> Result<(), AuthKeyError> {
     let keys = to_engine_keys(&rows)?;
     let changed = {
         let old = engine.auth_tokens.load();
-        old.as_ref().map(|k| k.current.kid.as_str())
-            != keys.as_ref().map(|k| k.current.kid.as_str())
+        old.as_ref().map(|k| &*k.current.kid) != keys.as_ref().map(|k| &*k.current.kid)
     };
     if changed {
         engine.auth_tokens.store(keys.map(Arc::new));

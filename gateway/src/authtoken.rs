@@ -27,8 +27,8 @@ pub enum AuthTokenError {
 
 /// One ES256 signing key.
 pub struct SignKey {
-    /// Key id (`kid`).
-    pub kid: String,
+    /// Key id (`kid`); shared, as it is part of every minted-JWT cache key.
+    pub kid: Arc<str>,
     encoding: EncodingKey,
     /// Public JWK.
     pub public_jwk: Value,
@@ -55,7 +55,7 @@ impl SignKey {
             _ => return Err(bad("not an uncompressed P-256 public key")),
         };
         Ok(Self {
-            kid: kid.to_string(),
+            kid: kid.into(),
             encoding,
             public_jwk: json!({
                 "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
@@ -67,7 +67,7 @@ impl SignKey {
     /// Signs `claims` (header: ES256, this `kid`, `typ: JWT`).
     pub fn sign(&self, claims: &Value) -> Result<String, AuthTokenError> {
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(self.kid.to_string());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }
 }

@@ -96,7 +96,7 @@ pub enum MappingError {
 }
 
 /// Minted JWTs by (mapping id, identity key, signing key id).
-type MintKey = (u64, [u8; 32], String);
+type MintKey = (u64, [u8; 32], Arc<str>);
 
 struct HalfLife;
 
