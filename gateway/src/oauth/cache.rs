@@ -8,7 +8,7 @@ use moka::future::Cache;
 use moka::Expiry;
 use sha2::{Digest, Sha256};
 
-use super::Identity;
+use super::{Identity, TokenError};
 
 /// Cache key: the validator instance and the token's hash (the token itself is never stored).
 pub type TokenKey = (u64, [u8; 32]);
@@ -92,8 +92,69 @@ impl TokenCache {
         found
     }
 
+    /// The cached identity for `key`, or the result of `verify` (stored when it succeeds).
+    /// Concurrent callers with the same key wait for one verification (single flight).
+    pub async fn get_or_verify<F>(
+        &self,
+        key: TokenKey,
+        verify: F,
+    ) -> Result<Arc<Identity>, TokenError>
+    where
+        F: std::future::Future<Output = Result<Identity, TokenError>>,
+    {
+        let entry = self
+            .entries
+            .entry(key)
+            .or_try_insert_with(async { verify.await.map(Arc::new) })
+            .await
+            .map_err(|e| (*e).clone())?;
+        let counter = if entry.is_fresh() {
+            &self.counters.misses
+        } else {
+            &self.counters.hits
+        };
+        counter.inc();
+        Ok(entry.into_value())
+    }
+
     /// Remembers a verified identity.
     pub async fn insert(&self, key: TokenKey, identity: Arc<Identity>) {
         self.entries.insert(key, identity).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn concurrent_misses_verify_once_and_failures_are_not_cached() {
+        let cache = TokenCache::new(100, Arc::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let key = TokenCache::key(1, "token");
+        let verify = |runs: Arc<AtomicUsize>| async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(Identity::new("alice".into(), serde_json::Map::new(), None))
+        };
+        let (a, b) = tokio::join!(
+            cache.get_or_verify(key, verify(runs.clone())),
+            cache.get_or_verify(key, verify(runs.clone()))
+        );
+        assert_eq!(a.map(|i| i.subject.clone()).ok().as_deref(), Some("alice"));
+        assert!(b.is_ok());
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "single flight");
+        assert_eq!(cache.counters.misses.get(), 1);
+        assert_eq!(cache.counters.hits.get(), 1);
+
+        let bad = TokenCache::key(1, "bad");
+        for _ in 0..2 {
+            let refused = cache
+                .get_or_verify(bad, async { Err(TokenError::Malformed) })
+                .await;
+            assert_eq!(refused.err(), Some(TokenError::Malformed));
+        }
+        assert!(cache.get(&bad).await.is_none(), "failures are not cached");
     }
 }

@@ -77,23 +77,17 @@ pub async fn authenticate(
         return Err(refuse(TokenError::Unavailable));
     };
     let key = TokenCache::key(validator.instance(), token);
-    let caches = validator.caches();
-    let cached = if caches {
-        engine.tokens.get(&key).await
-    } else {
-        None
+    let verify = async {
+        let mut identity = validator.validate(token).await?;
+        identity.cache_key = key.1;
+        Ok(identity)
     };
-    if let Some(found) = cached {
-        return Ok(Some(ApiRequest {
-            identity: Some(found),
-        }));
+    let identity = if validator.caches() {
+        engine.tokens.get_or_verify(key, verify).await
+    } else {
+        verify.await.map(Arc::new)
     }
-    let mut identity = validator.validate(token).await.map_err(refuse)?;
-    identity.cache_key = key.1;
-    let identity = Arc::new(identity);
-    if caches {
-        engine.tokens.insert(key, identity.clone()).await;
-    }
+    .map_err(refuse)?;
     Ok(Some(ApiRequest {
         identity: Some(identity),
     }))
