@@ -23,7 +23,7 @@ fn run(c: &mut Criterion) -> anyhow::Result<()> {
     let cache = MintCache::new(10_000);
     let uncached = MintCache::new(0);
 
-    let alice = identity("alice", [7; 32]);
+    let alice = identity("alice", (1, [7; 32]));
     apply(&mapping, &alice, Some(&keys), &cache, &mut headers)?;
     let first = headers.get("x-identity-jwt").cloned();
     apply(&mapping, &alice, Some(&keys), &cache, &mut headers)?;
@@ -35,12 +35,12 @@ fn run(c: &mut Criterion) -> anyhow::Result<()> {
     }
 
     let mut group = c.benchmark_group("jwt_mapping");
-    let mut fresh = identity("bob", [0; 32]);
+    let mut fresh = identity("bob", (1, [0; 32]));
     let mut n: u64 = 0;
     group.bench_function("miss", |b| {
         b.iter(|| {
             n += 1;
-            fresh.cache_key[..8].copy_from_slice(&n.to_le_bytes());
+            fresh.cache_key.1[..8].copy_from_slice(&n.to_le_bytes());
             black_box(apply(&mapping, &fresh, Some(&keys), &cache, &mut headers).is_ok())
         })
     });

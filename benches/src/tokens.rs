@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use gatehouse_gateway::authtoken::{AuthTokenKeys, SignKey};
 use gatehouse_gateway::identity::CompiledMapping;
+use gatehouse_gateway::oauth::cache::TokenKey;
 use gatehouse_gateway::oauth::Identity;
 use gatehouse_model::identity::{ClaimMapping, JwtMapping, TypedMapping};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -155,8 +156,8 @@ pub fn serve_json(document: &Value) -> std::io::Result<String> {
 }
 
 /// A verified identity as the bearer-token stage produces it: `sub`, the claims of
-/// [`claims`], `exp` in an hour and `cache_key` (the SHA-256 of the token in the gateway).
-pub fn identity(sub: &str, cache_key: [u8; 32]) -> Identity {
+/// [`claims`], `exp` in an hour and `cache_key` (the token-cache key in the gateway).
+pub fn identity(sub: &str, cache_key: TokenKey) -> Identity {
     let claims = match claims(sub, 3600) {
         Value::Object(map) => map,
         _ => Map::new(),
@@ -188,9 +189,8 @@ pub fn jwt_mapping() -> CompiledMapping {
         user_attribute_name: attr.into(),
         jwt_claim_name: name.into(),
     };
-    CompiledMapping {
-        id: 1,
-        mapping: TypedMapping::Jwt(JwtMapping {
+    CompiledMapping::new(
+        TypedMapping::Jwt(JwtMapping {
             header_name: "X-Identity-JWT".into(),
             map_as_bearer_token: false,
             audience: "https://backend.bench".into(),
@@ -205,6 +205,6 @@ pub fn jwt_mapping() -> CompiledMapping {
                 },
             ],
         }),
-        issuer: "https://gatehouse.bench".into(),
-    }
+        "https://gatehouse.bench".into(),
+    )
 }

@@ -2,6 +2,7 @@
 //! names they own (stripped from every client request in every spelling), and the minted-JWT
 //! cache (a JWT is signed once per identity, mapping and key, not per request).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +15,7 @@ use moka::Expiry;
 use serde_json::{Map, Value};
 
 use crate::authtoken::AuthTokenKeys;
+use crate::oauth::cache::TokenKey;
 use crate::oauth::Identity;
 use crate::pipeline::headers::canonical;
 
@@ -66,22 +68,35 @@ impl IdentityHeaders {
 /// A compiled mapping.
 #[derive(Debug)]
 pub struct CompiledMapping {
-    /// Mapping id (part of the minted-JWT cache key).
-    pub id: u64,
+    /// Unique per compiled mapping: part of the minted-JWT cache key, so a mapping changed by a
+    /// reload (claims, audience, issuer) never reuses JWTs minted under the old settings.
+    instance: u64,
     /// What it does.
     pub mapping: TypedMapping,
     /// `iss` of minted JWTs.
     pub issuer: String,
 }
 
+static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+impl CompiledMapping {
+    /// A compiled mapping with a fresh instance number.
+    pub fn new(mapping: TypedMapping, issuer: String) -> Self {
+        Self {
+            instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
+            mapping,
+            issuer,
+        }
+    }
+}
+
 /// Compiles the mapping `id` of `doc`, if it exists and is valid.
 pub fn compile(doc: &ConfigDocument, id: u64) -> Option<Arc<CompiledMapping>> {
     let m = doc.identity_mappings.iter().find(|m| m.id == id)?;
-    Some(Arc::new(CompiledMapping {
-        id,
-        mapping: m.typed().ok()?,
-        issuer: doc.auth_token_management.issuer.clone(),
-    }))
+    Some(Arc::new(CompiledMapping::new(
+        m.typed().ok()?,
+        doc.auth_token_management.issuer.clone(),
+    )))
 }
 
 /// Why a mapping could not be applied (the request is refused: no identity, no request).
@@ -95,8 +110,8 @@ pub enum MappingError {
     Sign(#[from] crate::authtoken::AuthTokenError),
 }
 
-/// Minted JWTs by (mapping id, identity key, signing key id).
-type MintKey = (u64, [u8; 32], Arc<str>);
+/// Minted JWTs by (mapping instance, identity key, signing key id).
+type MintKey = (u64, TokenKey, Arc<str>);
 
 struct HalfLife;
 
@@ -229,7 +244,11 @@ fn minted(
     keys: &AuthTokenKeys,
     cache: &MintCache,
 ) -> Result<Arc<str>, MappingError> {
-    let key = (mapping.id, identity.cache_key, keys.current.kid.clone());
+    let key = (
+        mapping.instance,
+        identity.cache_key,
+        keys.current.kid.clone(),
+    );
     if let Some((jwt, _)) = cache.0.get(&key) {
         return Ok(jwt);
     }
@@ -297,6 +316,52 @@ mod tests {
         );
         assert_eq!(lookup(&claims, "address.city"), Some(&json!("Lyon")));
         assert_eq!(lookup(&claims, "address.street"), None);
+    }
+
+    fn jwt(audience: &str) -> CompiledMapping {
+        CompiledMapping::new(
+            TypedMapping::Jwt(JwtMapping {
+                header_name: "X-Id".into(),
+                map_as_bearer_token: false,
+                audience: audience.into(),
+                token_lifetime_seconds: 300,
+                attribute_mappings: Vec::new(),
+            }),
+            "iss".into(),
+        )
+    }
+
+    #[test]
+    fn a_mapping_changed_by_a_reload_never_reuses_jwts_minted_under_the_old_one() {
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let key =
+            crate::authtoken::SignKey::from_pem("k", &pair.serialize_pem(), pair.public_key_raw())
+                .unwrap();
+        let keys = AuthTokenKeys {
+            current: Arc::new(key),
+            previous: None,
+        };
+        let cache = MintCache::new(100);
+        let minted = |m: &CompiledMapping, validator: u64| {
+            let mut identity = Identity::new("alice".into(), Map::new(), None);
+            identity.cache_key = (validator, [1; 32]);
+            let mut headers = HeaderMap::new();
+            apply(m, &identity, Some(&keys), &cache, &mut headers).unwrap();
+            headers["x-id"].to_str().unwrap().to_string()
+        };
+        let before = jwt("old-backend");
+        let first = minted(&before, 7);
+        assert_eq!(minted(&before, 7), first, "reused for the same mapping");
+        assert_ne!(
+            minted(&jwt("new-backend"), 7),
+            first,
+            "new settings, new JWT"
+        );
+        assert_ne!(
+            minted(&before, 8),
+            first,
+            "another validator, another identity"
+        );
     }
 
     #[test]

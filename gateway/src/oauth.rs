@@ -55,9 +55,9 @@ pub struct Identity {
     pub claims: Arc<Map<String, Value>>,
     /// `exp`, when the token has one.
     pub expires_at: Option<SystemTime>,
-    /// Identifies the credential it came from (SHA-256 of the token): keys caches of things
-    /// derived from this identity, such as minted identity JWTs.
-    pub cache_key: [u8; 32],
+    /// Identifies the credential and the validator it came from (the token-cache key): keys
+    /// caches of things derived from this identity, such as minted identity JWTs.
+    pub cache_key: cache::TokenKey,
     /// Cache no longer than this (introspection `tokenTimeToLiveSeconds`); else until `exp`.
     pub cache_until: Option<SystemTime>,
 }
@@ -73,7 +73,7 @@ impl Identity {
             subject,
             claims: Arc::new(claims),
             expires_at,
-            cache_key: [0; 32],
+            cache_key: (0, [0; 32]),
             cache_until: None,
         }
     }
@@ -151,18 +151,21 @@ impl Validators {
         problems: &mut Problems,
     ) -> Self {
         let mut out = Self::default();
+        let trust = trust_fingerprint(doc);
+        // One discovery per compile, shared by every validator and introspection built now.
+        let provider = provider_discovery(doc, problems);
         for (i, v) in doc.access_token_validators.iter().enumerate() {
             let def = ValidatorDef {
                 validator: v.clone(),
                 provider: doc.oidc_provider.clone(),
-                trust: trust_fingerprint(doc),
+                trust: trust.clone(),
             };
             let reused = previous
                 .and_then(|p| p.defs.iter().find(|(d, _)| *d == def))
                 .map(|(_, c)| c.clone());
             let compiled = match reused {
                 Some(c) => c,
-                None => match build(doc, v, counters) {
+                None => match build(doc, v, provider.as_ref(), counters) {
                     Ok(c) => Arc::new(c),
                     Err(e) => {
                         problems.push(
@@ -176,7 +179,8 @@ impl Validators {
             out.by_id.insert(v.id, compiled.clone());
             out.defs.push((def, compiled));
         }
-        out.introspection = compile_introspection(doc, previous, problems);
+        out.introspection =
+            compile_introspection(doc, previous, provider.as_ref(), trust, problems);
         out
     }
 
@@ -203,13 +207,15 @@ struct IntrospectionDef {
 fn compile_introspection(
     doc: &ConfigDocument,
     previous: Option<&Validators>,
+    provider: Option<&Arc<Discovery>>,
+    trust: String,
     problems: &mut Problems,
 ) -> Option<(IntrospectionDef, Arc<introspect::Introspector>)> {
     let server = doc.oauth_auth_server.as_ref()?;
     let def = IntrospectionDef {
         server: server.clone(),
         provider: doc.oidc_provider.clone(),
-        trust: trust_fingerprint(doc),
+        trust,
     };
     if let Some((d, i)) = previous.and_then(|p| p.introspection.as_ref()) {
         if *d == def {
@@ -223,21 +229,9 @@ fn compile_introspection(
             return None;
         }
     };
-    let endpoint = match (&server.introspection_endpoint, &doc.oidc_provider) {
+    let endpoint = match (&server.introspection_endpoint, provider) {
         (Some(url), _) => introspect::EndpointLocation::Url(url.clone()),
-        (None, Some(p)) => {
-            let provider_client = match fetch::client(doc, p.trusted_certificate_group_id) {
-                Ok(c) => c,
-                Err(e) => {
-                    problems.push("oidcProvider.trustedCertificateGroupId", e.to_string());
-                    return None;
-                }
-            };
-            introspect::EndpointLocation::Discovered(Arc::new(Discovery::new(
-                p.issuer.clone(),
-                provider_client,
-            )))
-        }
+        (None, Some(d)) => introspect::EndpointLocation::Discovered(d.clone()),
         (None, None) => return None,
     };
     let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
@@ -249,6 +243,18 @@ fn compile_introspection(
     ))
 }
 
+/// Discovery for the configured provider, over a client that trusts its certificate group.
+fn provider_discovery(doc: &ConfigDocument, problems: &mut Problems) -> Option<Arc<Discovery>> {
+    let p = doc.oidc_provider.as_ref()?;
+    match fetch::client(doc, p.trusted_certificate_group_id) {
+        Ok(client) => Some(Arc::new(Discovery::new(p.issuer.clone(), client))),
+        Err(e) => {
+            problems.push("oidcProvider.trustedCertificateGroupId", e.to_string());
+            None
+        }
+    }
+}
+
 fn trust_fingerprint(doc: &ConfigDocument) -> String {
     serde_json::to_string(&(&doc.trusted_certificate_groups, &doc.certificates)).unwrap_or_default()
 }
@@ -256,25 +262,28 @@ fn trust_fingerprint(doc: &ConfigDocument) -> String {
 fn build(
     doc: &ConfigDocument,
     v: &AccessTokenValidator,
+    provider: Option<&Arc<Discovery>>,
     counters: &Arc<JwksCounters>,
 ) -> Result<JwtValidator, String> {
     let c = &v.configuration;
-    let client = fetch::client(doc, c.trusted_certificate_group_id).map_err(|e| e.to_string())?;
-    let provider = doc.oidc_provider.as_ref();
-    let provider_issuer = provider.map(|p| p.issuer.clone()).unwrap_or_default();
-    let location = match c.jwks_url.as_deref() {
-        Some(path) if path.starts_with('/') => {
-            JwksLocation::Url(format!("{}{path}", provider_issuer.trim_end_matches('/')))
-        }
-        Some(url) => JwksLocation::Url(url.to_string()),
-        None => {
-            let group = provider.map_or(0, |p| p.trusted_certificate_group_id);
-            let provider_client = fetch::client(doc, group).map_err(|e| e.to_string())?;
-            JwksLocation::Discovered(Arc::new(Discovery::new(
-                provider_issuer.clone(),
-                provider_client,
-            )))
-        }
+    let provider_issuer = doc
+        .oidc_provider
+        .as_ref()
+        .map(|p| p.issuer.clone())
+        .unwrap_or_default();
+    // A key set on the provider (a path, or the discovered jwks_uri) is fetched with the
+    // provider's trust; an absolute URL with the validator's own.
+    let (location, client) = match (c.jwks_url.as_deref(), provider) {
+        (Some(url), _) if !url.starts_with('/') => (
+            JwksLocation::Url(url.to_string()),
+            fetch::client(doc, c.trusted_certificate_group_id).map_err(|e| e.to_string())?,
+        ),
+        (Some(path), Some(d)) => (
+            JwksLocation::Url(format!("{}{path}", provider_issuer.trim_end_matches('/'))),
+            d.client().clone(),
+        ),
+        (None, Some(d)) => (JwksLocation::Discovered(d.clone()), d.client().clone()),
+        (_, None) => return Err("the key set is on the provider, which is not usable".into()),
     };
     let allowed = c
         .allowed_algorithms

@@ -53,6 +53,12 @@ impl Discovery {
         &self.issuer
     }
 
+    /// The HTTP client that trusts the provider's certificate group (also used for the
+    /// provider's JWKS).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Current metadata: cached, or fetched (one fetch at a time).
     pub async fn metadata(&self) -> Result<Arc<Metadata>, FetchError> {
         if let Some(fresh) = self.fresh() {

@@ -79,7 +79,7 @@ pub async fn authenticate(
     let key = TokenCache::key(validator.instance(), token);
     let verify = async {
         let mut identity = validator.validate(token).await?;
-        identity.cache_key = key.1;
+        identity.cache_key = key;
         Ok(identity)
     };
     let identity = if validator.caches() {

@@ -42,9 +42,9 @@ fn provider_toml(
         ),
         format!(
             "[[accessTokenValidators]]\nid = 2\nname = \"rs\"\n\
-             configuration = {{ audience = \"{}\", trustedCertificateGroupId = 10 }}\n\
+             configuration = {{ audience = \"{}\" }}\n\
              [[accessTokenValidators]]\nid = 3\nname = \"es\"\n\
-             configuration = {{ audience = \"{}\", allowedAlgorithms = [\"ES256\"], trustedCertificateGroupId = 10 }}\n",
+             configuration = {{ audience = \"{}\", allowedAlgorithms = [\"ES256\"] }}\n",
             idp::RESOURCE_URI,
             idp::RESOURCE_URI_ES
         ),
