@@ -25,62 +25,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-install_tools() {
-  local missing=()
-  command -v wrk >/dev/null || missing+=(wrk)
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}" >&2
-    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_http() { # url
-  local deadline=$((SECONDS + 30))
-  until curl -fsS -o /dev/null "$1"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $1" >&2; exit 1; }
-    sleep 0.1
-  done
-}
-
-nginx_conf() { # name port body
-  mkdir -p "$work/$1"
-  cat > "$work/$1/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process on;
-pid $work/$1/nginx.pid;
-error_log $work/$1/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log $work/$1/access.log;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$2 reuseport;
-    $3
-  }
-  $4
-}
-CONF
-}
-
-# CPU time (µs) used so far by a process and its children threads: utime + stime from /proc.
-cpu_us() { # pid...
-  local total=0 ticks; ticks=$(getconf CLK_TCK)
-  for p in "$@"; do
-    # shellcheck disable=SC2046
-    set -- $(sed 's/^.*) //' "/proc/$p/stat")
-    total=$((total + (${12} + ${13}) * 1000000 / ticks))
-  done
-  echo "$total"
-}
+# shellcheck source=benches/load/common.sh
+source "$here/common.sh"
 
 measure() { # name url pids...
   local name=$1 url=$2; shift 2

@@ -41,24 +41,8 @@ cleanup() {
   if [ -n "${KEEP:-}" ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-
-install_tools() {
-  local missing=()
-  command -v wrk >/dev/null || missing+=(wrk)
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
-  command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "installing ${missing[*]}" >&2
-    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd=sudo
-    $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
-  PATH=$PATH:/usr/sbin
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+# shellcheck source=benches/load/common.sh
+source "$here/common.sh"
 
 wait_tcp() { # port
   local deadline=$((SECONDS + 30))
@@ -66,46 +50,6 @@ wait_tcp() { # port
     [ $SECONDS -lt $deadline ] || { echo "timed out waiting for port $1" >&2; exit 1; }
     sleep 0.1
   done
-}
-
-wait_http() { # url
-  local deadline=$((SECONDS + 30))
-  until curl -fsS -o /dev/null "$1"; do
-    [ $SECONDS -lt $deadline ] || { echo "timed out waiting for $1" >&2; exit 1; }
-    sleep 0.1
-  done
-}
-
-nginx_conf() { # name port body [http-level]
-  mkdir -p "$work/$1"
-  cat > "$work/$1/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-master_process on;
-pid $work/$1/nginx.pid;
-error_log $work/$1/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log $work/$1/access.log;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$2 reuseport;
-    $3
-  }
-  $4
-}
-CONF
-}
-
-# CPU time (µs) used so far by processes (all their threads): utime + stime from /proc.
-cpu_us() { # pid...
-  local total=0 ticks; ticks=$(getconf CLK_TCK)
-  for p in "$@"; do
-    # shellcheck disable=SC2046
-    set -- $(sed 's/^.*) //' "/proc/$p/stat")
-    total=$((total + (${12} + ${13}) * 1000000 / ticks))
-  done
-  echo "$total"
 }
 
 # Gatehouse's verified-token cache counters ("hits misses"), from its management port.
@@ -167,7 +111,7 @@ measure() { # name url tokens-file metrics-url pids...
   done
 }
 
-install_tools
+install_tools haproxy
 cd "$root"
 cargo build --release -q --bin gatehouse
 cargo run -q -p gatehouse-benches --bin mint-tokens -- "$work/tokens" "$TOKENS"
