@@ -46,6 +46,17 @@ pub struct Seen {
     pub body_len: usize,
 }
 
+impl Seen {
+    /// Every value of header `name`, in order (as text).
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    }
+}
+
 /// A running backend.
 pub struct Backend {
     /// Address it listens on.
@@ -118,6 +129,15 @@ impl Backend {
     /// Requests received so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The latest request received for `path`.
+    pub fn last_seen(&self, path: &str) -> anyhow::Result<Seen> {
+        self.seen()
+            .into_iter()
+            .rev()
+            .find(|s| s.path == path)
+            .ok_or_else(|| anyhow::anyhow!("{path} never reached the backend"))
     }
 
     /// TCP connections accepted so far.

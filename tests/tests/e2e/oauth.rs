@@ -490,18 +490,8 @@ configuration = { mapAsBearerToken = true, audience = \"site\" }\n";
         .send()
         .await?;
     assert_eq!(r.status(), 200);
-    let seen = backend
-        .seen()
-        .into_iter()
-        .find(|s| s.path == "/api/claims")
-        .ok_or_else(|| anyhow::anyhow!("not proxied"))?;
-    let get = |name: &str| -> Vec<String> {
-        seen.headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect()
-    };
+    let seen = backend.last_seen("/api/claims")?;
+    let get = |name: &str| seen.header_values(name);
     assert_eq!(get("x-subject"), vec!["carol".to_string()]);
     assert_eq!(get("x-claim-roles"), vec!["reader,auditor".to_string()]);
     assert_eq!(get("x-claim-scope"), vec!["read write".to_string()]);
@@ -520,17 +510,10 @@ configuration = { mapAsBearerToken = true, audience = \"site\" }\n";
         .send()
         .await?;
     assert_eq!(r.status(), 200);
-    let seen = backend
-        .seen()
-        .into_iter()
-        .find(|s| s.path == "/bearer/x")
-        .ok_or_else(|| anyhow::anyhow!("not proxied"))?;
-    let auth = seen
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let auth = backend
+        .last_seen("/bearer/x")?
+        .header_values("authorization")
+        .join(",");
     let minted = auth.strip_prefix("Bearer ").unwrap_or_default();
     assert!(
         !minted.is_empty() && minted != token,

@@ -87,23 +87,6 @@ async fn call(port: u16, path: &str, token: Option<&str>) -> anyhow::Result<u16>
     Ok(req.send().await?.status().as_u16())
 }
 
-fn header(seen: &gatehouse_tests::backend::Seen, name: &str) -> Vec<String> {
-    seen.headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect()
-}
-
-fn last_seen(backend: &Backend, path: &str) -> anyhow::Result<gatehouse_tests::backend::Seen> {
-    backend
-        .seen()
-        .into_iter()
-        .rev()
-        .find(|s| s.path == path)
-        .ok_or_else(|| anyhow::anyhow!("{path} never reached the backend"))
-}
-
 #[tokio::test]
 async fn real_provider_jwts_are_validated_and_mapped_and_forged_identity_headers_dropped(
 ) -> anyhow::Result<()> {
@@ -128,13 +111,16 @@ async fn real_provider_jwts_are_validated_and_mapped_and_forged_identity_headers
         .client_credentials_token(&cc, Some(idp::RESOURCE_URI), idp::SCOPES)
         .await?;
     assert_eq!(call(port, "/rs/orders", Some(&rs)).await?, 200);
-    let seen = last_seen(&backend, "/rs/orders")?;
-    assert_eq!(header(&seen, "x-user"), vec![cc.id().to_string()]);
-    assert_eq!(header(&seen, "x-client"), vec![cc.id().to_string()]);
-    assert_eq!(header(&seen, "x-scopes"), vec![idp::SCOPES.to_string()]);
-    assert!(header(&seen, "x_user").is_empty() && header(&seen, "x.client").is_empty());
+    let seen = backend.last_seen("/rs/orders")?;
+    assert_eq!(seen.header_values("x-user"), vec![cc.id().to_string()]);
+    assert_eq!(seen.header_values("x-client"), vec![cc.id().to_string()]);
+    assert_eq!(
+        seen.header_values("x-scopes"),
+        vec![idp::SCOPES.to_string()]
+    );
+    assert!(seen.header_values("x_user").is_empty() && seen.header_values("x.client").is_empty());
     assert!(
-        header(&seen, "x-identity-jwt").is_empty(),
+        seen.header_values("x-identity-jwt").is_empty(),
         "forged JWT header dropped"
     );
 
@@ -147,9 +133,13 @@ async fn real_provider_jwts_are_validated_and_mapped_and_forged_identity_headers
         .client_credentials_token(&cc, Some(idp::RESOURCE_URI_ES), idp::SCOPES)
         .await?;
     assert_eq!(call(port, "/es/orders", Some(&es)).await?, 200);
-    let first = header(&last_seen(&backend, "/es/orders")?, "x-identity-jwt");
+    let first = backend
+        .last_seen("/es/orders")?
+        .header_values("x-identity-jwt");
     assert_eq!(call(port, "/es/orders", Some(&es)).await?, 200);
-    let second = header(&last_seen(&backend, "/es/orders")?, "x-identity-jwt");
+    let second = backend
+        .last_seen("/es/orders")?
+        .header_values("x-identity-jwt");
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first, second, "minted once per token, not per request");
     let jwks: jsonwebtoken::jwk::JwkSet =
@@ -173,10 +163,10 @@ async fn real_provider_jwts_are_validated_and_mapped_and_forged_identity_headers
     assert_eq!(claims["authz"]["scope"], idp::SCOPES);
 
     assert_eq!(call(port, "/open/page", None).await?, 200);
-    let open = last_seen(&backend, "/open/page")?;
+    let open = backend.last_seen("/open/page")?;
     for (name, _) in FORGED {
         assert!(
-            header(&open, &name.to_ascii_lowercase()).is_empty(),
+            open.header_values(&name.to_ascii_lowercase()).is_empty(),
             "{name} reached an unprotected app"
         );
     }
@@ -207,7 +197,7 @@ async fn opaque_tokens_are_introspected_with_both_client_auth_methods_and_fail_c
             "{method}"
         );
         assert_eq!(
-            header(&last_seen(&backend, "/opaque/a")?, "x-user"),
+            backend.last_seen("/opaque/a")?.header_values("x-user"),
             vec![cc.id().to_string()]
         );
         idp.revoke(&opaque).await?;
