@@ -67,6 +67,8 @@ pub struct Engine {
     pub auth_tokens: arc_swap::ArcSwapOption<crate::authtoken::AuthTokenKeys>,
     /// Minted identity JWTs.
     pub minted: crate::identity::MintCache,
+    /// Rate-limiting buckets, kept across reloads.
+    pub limiter: crate::policy::rate::RateLimiter,
 }
 
 // === impl Engine ===
@@ -83,6 +85,7 @@ impl Engine {
             tokens,
             auth_tokens: arc_swap::ArcSwapOption::empty(),
             minted: crate::identity::MintCache::new(settings.minted_cache_entries),
+            limiter: crate::policy::rate::RateLimiter::default(),
             snapshots: SnapshotHandle::default(),
             settings,
             gateway_metrics: metrics.app("-"),

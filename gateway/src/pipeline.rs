@@ -4,12 +4,16 @@
 //! client ─▶ hygiene ─▶ origin (forwarded trust) ─▶ route (normalised path) ─┬─▶ reserved endpoint
 //!                                                                            ├─▶ unknown resource
 //!                                                                            └─▶ app/resource
-//!            ─▶ authn (bearer token) ─▶ policy (rules) ─▶ headers (strip owned and identity
-//!               headers, hop-by-hop; set X-Forwarded-*) ─▶ identity mapping ─▶ forward ─▶ client
+//!   host redirect ◀─ (before routing)
+//!            ─▶ CORS preflight ─▶ authn (bearer token) ─▶ access control (app, then resource)
+//!            ─▶ request processing (resource, then app) ─▶ headers (strip owned and identity
+//!               headers, hop-by-hop; set X-Forwarded-*) ─▶ identity mapping ─▶ forward
+//!            ─▶ response processing (rewrites, CORS) ─▶ client
 //! every error ─▶ respond::error_response (the only error → response mapping)
 //! every request ─▶ access log line + metrics
 //! ```
 
+pub mod access;
 pub mod authn;
 pub mod ctx;
 pub mod forward;
@@ -24,7 +28,6 @@ use std::time::Instant;
 use http::header::{CONNECTION, HOST, UPGRADE};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -111,6 +114,11 @@ async fn run(
         ctx.conn.secure,
     );
     ctx.client_ip = origin.client_ip;
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    if let Some(r) = snap.redirects.find(&origin.host, origin.port, target) {
+        ctx.audited = r.audited;
+        return Ok(respond::redirect(r.status, &r.location));
+    }
     let input = RouteInput {
         host: &origin.host,
         port: origin.port,
@@ -138,20 +146,32 @@ async fn run(
     if app.require_https && origin.proto != "https" {
         return Err(PipelineError::HttpsRequired);
     }
+    let api = authn::is_api_request(app, &parts.headers);
+    let policies = access::Applicable::of(app, resource, api);
+    if let Some(answer) = access::preflight(policies, &parts, &app.realm) {
+        return answer;
+    }
     let mut identity = None;
-    if let Some(api) = authn::authenticate(engine, snap, app, resource, &parts.headers).await? {
-        if let Some(id) = &api.identity {
+    if let Some(authenticated) =
+        authn::authenticate(engine, snap, app, resource, &parts.headers).await?
+    {
+        if let Some(id) = &authenticated.identity {
             ctx.subject = Some(id.subject.clone());
             ctx.auth_mech = Some("bearer");
         }
-        crate::policy::evaluate(&app.api_rules, api.identity.as_deref(), &app.realm)?;
-        crate::policy::evaluate(&resource.api_rules, api.identity.as_deref(), &app.realm)?;
-        identity = api.identity;
+        identity = authenticated.identity;
     }
-    let request = Proxied {
-        parts,
+    let admission = access::Admission {
+        parts: &parts,
         body,
         path,
+        origin: &origin,
+        identity: identity.as_deref(),
+    };
+    let admitted = access::admit(engine, app, policies, admission).await?;
+    let request = Proxied {
+        parts,
+        admitted,
         origin,
         client_upgrade,
         identity,
@@ -162,8 +182,7 @@ async fn run(
 /// A routed request on its way to the site.
 struct Proxied {
     parts: Parts,
-    body: Incoming,
-    path: String,
+    admitted: access::Admitted,
     origin: Origin,
     client_upgrade: Option<OnUpgrade>,
     identity: Option<Arc<crate::oauth::Identity>>,
@@ -178,12 +197,17 @@ async fn proxy(
 ) -> Result<Response<GatewayBody>, PipelineError> {
     let Proxied {
         mut parts,
-        body,
-        path,
+        admitted,
         origin,
         client_upgrade,
         identity,
     } = req;
+    let access::Admitted {
+        path,
+        body,
+        replayable,
+        response: response_rules,
+    } = admitted;
     let site = &snap.sites[app.site];
     let upgrade = client_upgrade.is_some();
     if upgrade && !engine.websocket_enter() {
@@ -214,12 +238,11 @@ async fn proxy(
         path_and_query.push('?');
         path_and_query.push_str(q);
     }
-    let replayable = body.is_end_stream();
     let out = Outgoing {
         parts,
         path_and_query,
         client_host,
-        body: body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+        body,
         replayable,
     };
     let started = Instant::now();
@@ -242,6 +265,7 @@ async fn proxy(
     }
     let (mut rparts, rbody) = resp.into_parts();
     headers::clean_response(&mut rparts.headers, switching);
+    response_rules.apply(&mut rparts.headers);
     Ok(Response::from_parts(
         rparts,
         rbody.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),

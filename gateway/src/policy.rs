@@ -1,225 +1,360 @@
-//! Access-control policy (SPEC §6): the rules of an application, then of the resource, run on
-//! every request against the request's identity (from the token cache or fresh); the first rule
-//! that fails denies the request.
+//! Access-control and processing policy (SPEC §6), compiled into the snapshot.
+//!
+//! An application and each resource carry a [`Policies`] (one [`CompiledPolicy`] for web
+//! requests, one for API requests). Access control runs application first, then resource; the
+//! first failure denies with the failing rule's rejection handler. Processing rules run after
+//! access control, resource first, then application, on the request and again on the response.
+//! Inside a rule set the success criteria concern access control only; processing rules listed
+//! in a set always run, in order.
 
-use std::collections::HashMap;
+pub mod checks;
+pub mod claims;
+pub mod compile;
+pub mod cors;
+pub mod rate;
+pub mod rewrite;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use gatehouse_model::objects::Policy;
-use gatehouse_model::rules::{AttributeRow, TypedRule};
-use gatehouse_model::ConfigDocument;
-use serde_json::Value;
+use http::{HeaderMap, Method, StatusCode};
 
 use crate::oauth::Identity;
+use checks::{Rows, TimeWindow, WebSocketCheck};
+use cors::Cors;
+use rate::{RateLimit, RateLimiter};
+use rewrite::Processing;
 
-/// A compiled rule.
+/// How a gateway-made rejection is answered (a `/rejectionHandlers` entry).
 #[derive(Debug)]
-pub struct CompiledRule {
+pub enum Handler {
+    /// A status and a page.
+    Template {
+        /// Status.
+        status: StatusCode,
+        /// JSON instead of HTML.
+        json: bool,
+        /// Message shown.
+        message: String,
+        /// Whole body with `${…}` placeholders.
+        template: Option<String>,
+    },
+    /// A redirect.
+    Redirect {
+        /// 3xx status.
+        status: StatusCode,
+        /// Target.
+        url: String,
+    },
+}
+
+/// What an access-control rule checks.
+#[derive(Debug)]
+pub enum Check {
+    /// Client IP inside one of the ranges.
+    Network(Vec<(IpAddr, u8)>),
+    /// Local time inside the window.
+    Time(TimeWindow),
+    /// Request headers match every row.
+    Header(Rows),
+    /// Query or form parameters match every row.
+    Parameter(Rows),
+    /// Method is one of these.
+    Method(Vec<Method>),
+    /// The token grants every scope.
+    Scope(Vec<String>),
+    /// Claims match every row.
+    Attribute(Vec<gatehouse_model::rules::AttributeRow>),
+    /// The token's client is one of these.
+    Client(Vec<String>),
+    /// A token bucket.
+    Rate(RateLimit),
+    /// Cross-origin requests come from an allowed origin.
+    Cors(Arc<Cors>),
+    /// WebSocket handshakes come from allowed origins with allowed subprotocols.
+    WebSocket(WebSocketCheck),
+    /// Always redirects.
+    Redirect {
+        /// 3xx status.
+        status: StatusCode,
+        /// Target.
+        url: String,
+    },
+    /// Always rejects.
+    Reject,
+}
+
+/// A compiled access-control rule.
+#[derive(Debug)]
+pub struct AccessRule {
     /// Rule name, for logs.
     pub name: String,
     /// What it checks.
-    pub rule: TypedRule,
+    pub check: Check,
+    /// Invert the outcome (only where it makes sense).
+    pub negate: bool,
+    /// The rule's rejection handler; `None`: the built-in default.
+    pub handler: Option<Arc<Handler>>,
 }
 
-/// Why a request was denied.
+/// A node of an access-control policy: a rule, or a rule set of nodes.
+#[derive(Debug)]
+pub enum Node {
+    /// One rule.
+    Rule(Arc<AccessRule>),
+    /// A rule set.
+    Set {
+        /// `SuccessIfAllSucceed` (else any one).
+        all: bool,
+        /// Elements in order.
+        children: Vec<Node>,
+    },
+}
+
+/// One policy list (web or API) of an application or a resource.
+#[derive(Debug, Default)]
+pub struct CompiledPolicy {
+    /// Access-control nodes, all required.
+    pub access: Vec<Node>,
+    /// Processing rules in order.
+    pub processing: Vec<Arc<Processing>>,
+    /// The policy's `Cors` rule (preflights and response headers).
+    pub cors: Option<Arc<Cors>>,
+    /// A rule reads form parameters (the body must be read first).
+    pub needs_form: bool,
+}
+
+/// The web and API policies of an application or resource.
+#[derive(Debug, Default)]
+pub struct Policies {
+    /// For web requests.
+    pub web: CompiledPolicy,
+    /// For API requests.
+    pub api: CompiledPolicy,
+}
+
+impl Policies {
+    /// The policy for a request kind.
+    pub fn of(&self, api: bool) -> &CompiledPolicy {
+        if api {
+            &self.api
+        } else {
+            &self.web
+        }
+    }
+}
+
+/// Everything rules look at, borrowed from the request.
+#[derive(Debug)]
+pub struct Facts<'a> {
+    /// Method.
+    pub method: &'a Method,
+    /// Request headers (as the client sent them).
+    pub headers: &'a HeaderMap,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+    /// Url-encoded form body, when a rule needs it and the request has one.
+    pub form: Option<&'a [u8]>,
+    /// Effective client IP.
+    pub client_ip: IpAddr,
+    /// Verified bearer-token identity.
+    pub identity: Option<&'a Identity>,
+    /// Application id (rate limiting per application).
+    pub app_id: u64,
+    /// `scheme://host[:port]` of the request, for same-origin checks.
+    pub own_origin: &'a str,
+}
+
+/// How a denial is answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Refused (`403` by default).
+    Forbidden,
+    /// Over a rate limit (`429` with `Retry-After` by default).
+    RateLimited {
+        /// Seconds until a request would be allowed.
+        retry_after: u64,
+    },
+    /// Sent elsewhere by a `Redirect` rule.
+    Redirect {
+        /// 3xx status.
+        status: StatusCode,
+        /// Target.
+        url: String,
+    },
+}
+
+/// Why a request was denied, and how to answer it.
 #[derive(Debug, thiserror::Error)]
 #[error("denied by rule '{rule}'")]
 pub struct Denial {
     /// Name of the failing rule.
     pub rule: String,
+    /// The kind of answer.
+    pub outcome: Outcome,
+    /// The rule's rejection handler (`None`: built-in default).
+    pub handler: Option<Arc<Handler>>,
+    /// Short, safe explanation for the page (`$info`).
+    pub info: String,
     /// The scope a failing `OAuthScope` rule requires (for `insufficient_scope`).
     pub scope: Option<String>,
     /// Realm of the application.
     pub realm: String,
+    /// An API request (JSON default answer) rather than a web one (HTML).
+    pub api: bool,
 }
 
-/// Every rule of a document, by id.
-pub fn compile_rules(doc: &ConfigDocument) -> HashMap<u64, Arc<CompiledRule>> {
-    doc.rules
-        .iter()
-        .filter_map(|r| {
-            let rule = r.typed().ok()?;
-            Some((
-                r.id,
-                Arc::new(CompiledRule {
-                    name: r.name.clone(),
-                    rule,
-                }),
-            ))
-        })
-        .collect()
+/// What the evaluation needs besides the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluation<'a> {
+    /// Rate-limit buckets (engine-wide).
+    pub limiter: &'a RateLimiter,
+    /// Realm of the application.
+    pub realm: &'a str,
+    /// API request.
+    pub api: bool,
 }
 
-/// The API rules a policy lists, in order.
-pub fn api_rules(
-    policy: &Policy,
-    rules: &HashMap<u64, Arc<CompiledRule>>,
-) -> Vec<Arc<CompiledRule>> {
-    policy
-        .api
-        .iter()
-        .filter(|item| item.kind == "Rule")
-        .filter_map(|item| rules.get(&item.id).cloned())
-        .collect()
+/// A rule's verdict before `negate` and rejection handling.
+enum Verdict {
+    Pass,
+    Fail(Outcome, String),
 }
 
-/// Runs `rules` in order; the first failure denies.
+/// Runs a policy's access control; the first failing node denies.
 pub fn evaluate(
-    rules: &[Arc<CompiledRule>],
-    identity: Option<&Identity>,
-    realm: &str,
-) -> Result<(), Denial> {
-    for r in rules {
-        if !passes(&r.rule, identity) {
-            let scope = match &r.rule {
-                TypedRule::OAuthScope(s) if !s.negate => Some(s.scope.clone()),
-                _ => None,
-            };
-            return Err(Denial {
-                rule: r.name.clone(),
-                scope,
-                realm: realm.to_string(),
-            });
+    policy: &CompiledPolicy,
+    facts: &Facts<'_>,
+    e: Evaluation<'_>,
+) -> Result<(), Box<Denial>> {
+    policy
+        .access
+        .iter()
+        .try_for_each(|n| eval_node(n, facts, e))
+}
+
+fn eval_node(node: &Node, facts: &Facts<'_>, e: Evaluation<'_>) -> Result<(), Box<Denial>> {
+    match node {
+        Node::Rule(rule) => eval_rule(rule, facts, e),
+        Node::Set {
+            all: true,
+            children,
+        } => children.iter().try_for_each(|n| eval_node(n, facts, e)),
+        Node::Set {
+            all: false,
+            children,
+        } => {
+            let mut last = None;
+            for n in children {
+                match eval_node(n, facts, e) {
+                    Ok(()) => return Ok(()),
+                    Err(d) => last = Some(d),
+                }
+            }
+            last.map_or(Ok(()), Err)
         }
     }
-    Ok(())
 }
 
-fn passes(rule: &TypedRule, identity: Option<&Identity>) -> bool {
-    let claims = identity.map(|i| i.claims.as_ref());
-    let (matched, negate) = match rule {
-        TypedRule::OAuthScope(s) => (
-            claims.is_some_and(|c| {
-                let granted = scopes(c);
-                s.scope
-                    .split_whitespace()
-                    .all(|want| granted.contains(&want))
-            }),
-            s.negate,
-        ),
-        TypedRule::OAuthAttribute(a) => (
-            claims.is_some_and(|c| a.attributes.iter().all(|row| row_matches(c, row))),
-            a.negate,
-        ),
-        TypedRule::OAuthClient(cl) => (
-            claims.is_some_and(|c| {
-                ["client_id", "azp"]
-                    .iter()
-                    .filter_map(|k| c.get(*k).and_then(Value::as_str))
-                    .any(|id| cl.client_ids.iter().any(|want| want == id))
-            }),
-            cl.negate,
+fn eval_rule(rule: &AccessRule, facts: &Facts<'_>, e: Evaluation<'_>) -> Result<(), Box<Denial>> {
+    let verdict = verdict(&rule.check, facts, e);
+    let (outcome, info) = match (verdict, rule.negate) {
+        (Verdict::Pass, false) => return Ok(()),
+        (Verdict::Fail(..), true) if !needs_identity_missing(&rule.check, facts) => return Ok(()),
+        (Verdict::Fail(o, info), _) => (o, info),
+        (Verdict::Pass, true) => (
+            Outcome::Forbidden,
+            "the request matches a denied pattern".into(),
         ),
     };
-    // Without an identity an OAuth rule cannot pass, negated or not.
-    identity.is_some() && matched != negate
+    let scope = match &rule.check {
+        Check::Scope(s) if !rule.negate => Some(s.join(" ")),
+        _ => None,
+    };
+    Err(Box::new(Denial {
+        rule: rule.name.clone(),
+        outcome,
+        handler: rule.handler.clone(),
+        info,
+        scope,
+        realm: e.realm.to_string(),
+        api: e.api,
+    }))
 }
 
-/// Scopes granted by a token: `scope` (space-separated, RFC 8693/9068) or `scp` (list).
-fn scopes(claims: &serde_json::Map<String, Value>) -> Vec<&str> {
-    let mut out = Vec::new();
-    for key in ["scope", "scp"] {
-        match claims.get(key) {
-            Some(Value::String(s)) => out.extend(s.split_whitespace()),
-            Some(Value::Array(list)) => out.extend(list.iter().filter_map(Value::as_str)),
-            _ => {}
+/// Without an identity a claims rule cannot pass, negated or not.
+fn needs_identity_missing(check: &Check, facts: &Facts<'_>) -> bool {
+    matches!(
+        check,
+        Check::Scope(_) | Check::Attribute(_) | Check::Client(_)
+    ) && facts.identity.is_none()
+}
+
+fn forbid(passed: bool, info: &str) -> Verdict {
+    if passed {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(Outcome::Forbidden, info.to_string())
+    }
+}
+
+fn verdict(check: &Check, facts: &Facts<'_>, e: Evaluation<'_>) -> Verdict {
+    let claims = facts.identity.map(|i| i.claims.as_ref());
+    match check {
+        Check::Network(nets) => forbid(
+            nets.iter()
+                .any(|(net, len)| crate::pipeline::forwarded::in_cidr(facts.client_ip, *net, *len)),
+            "the client address is not allowed",
+        ),
+        Check::Time(w) => forbid(w.contains_now(), "not allowed at this time"),
+        Check::Header(rows) => forbid(
+            checks::headers_match(rows, facts.headers),
+            "a required request header is missing or different",
+        ),
+        Check::Parameter(rows) => forbid(
+            checks::parameters_match(rows, facts),
+            "a required request parameter is missing or different",
+        ),
+        Check::Method(methods) => {
+            forbid(methods.contains(facts.method), "the method is not allowed")
         }
-    }
-    out
-}
-
-fn row_matches(claims: &serde_json::Map<String, Value>, row: &AttributeRow) -> bool {
-    let mut path = row.name.split('.');
-    let first = path.next().and_then(|k| claims.get(k));
-    let value = path.fold(first, |v, k| v.and_then(|v| v.get(k)));
-    match value {
-        Some(Value::Array(list)) => list.iter().any(|v| scalar_eq(v, &row.value)),
-        Some(v) => scalar_eq(v, &row.value),
-        None => false,
-    }
-}
-
-fn scalar_eq(v: &Value, want: &str) -> bool {
-    match v {
-        Value::String(s) => s == want,
-        Value::Number(n) => n.to_string() == want,
-        Value::Bool(b) => b.to_string() == want,
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use gatehouse_model::rules::{AttributeRule, ClientRule, ScopeRule};
-    use serde_json::json;
-
-    fn identity(claims: Value) -> Identity {
-        let map = claims.as_object().cloned().unwrap_or_default();
-        Identity::new("s".into(), map, None)
-    }
-
-    fn rule(r: TypedRule) -> Vec<Arc<CompiledRule>> {
-        vec![Arc::new(CompiledRule {
-            name: "r".into(),
-            rule: r,
-        })]
-    }
-
-    fn scope(s: &str, negate: bool) -> TypedRule {
-        TypedRule::OAuthScope(ScopeRule {
-            scope: s.into(),
-            negate,
-            rejection_handler_id: None,
-        })
-    }
-
-    #[test]
-    fn scope_rules_read_scope_and_scp_and_negate() {
-        let id = identity(json!({"scope": "read write"}));
-        assert!(evaluate(&rule(scope("read", false)), Some(&id), "r").is_ok());
-        assert!(evaluate(&rule(scope("read write", false)), Some(&id), "r").is_ok());
-        let denied = evaluate(&rule(scope("admin", false)), Some(&id), "r").unwrap_err();
-        assert_eq!(denied.scope.as_deref(), Some("admin"));
-        assert!(evaluate(&rule(scope("admin", true)), Some(&id), "r").is_ok());
-        let scp = identity(json!({"scp": ["admin"]}));
-        assert!(evaluate(&rule(scope("admin", false)), Some(&scp), "r").is_ok());
-        assert!(
-            evaluate(&rule(scope("admin", true)), None, "r").is_err(),
-            "no identity never passes"
-        );
-    }
-
-    #[test]
-    fn attribute_rows_walk_dots_and_match_any_value_of_a_list() {
-        let id = identity(json!({"realm_access": {"roles": ["user", "auditor"]}, "tier": 3}));
-        let rows = |name: &str, value: &str| {
-            TypedRule::OAuthAttribute(AttributeRule {
-                attributes: vec![AttributeRow {
-                    name: name.into(),
-                    value: value.into(),
-                }],
-                negate: false,
-                rejection_handler_id: None,
-            })
-        };
-        assert!(evaluate(&rule(rows("realm_access.roles", "auditor")), Some(&id), "r").is_ok());
-        assert!(evaluate(&rule(rows("tier", "3")), Some(&id), "r").is_ok());
-        assert!(evaluate(&rule(rows("realm_access.roles", "admin")), Some(&id), "r").is_err());
-        assert!(evaluate(&rule(rows("missing", "x")), Some(&id), "r").is_err());
-    }
-
-    #[test]
-    fn client_rules_read_client_id_or_azp() {
-        let client = |ids: &[&str]| {
-            TypedRule::OAuthClient(ClientRule {
-                client_ids: ids.iter().map(|s| s.to_string()).collect(),
-                negate: false,
-                rejection_handler_id: None,
-            })
-        };
-        let azp = identity(json!({"azp": "web-app"}));
-        assert!(evaluate(&rule(client(&["web-app"])), Some(&azp), "r").is_ok());
-        assert!(evaluate(&rule(client(&["other"])), Some(&azp), "r").is_err());
+        Check::Scope(s) => match claims {
+            Some(c) if claims::has_scopes(c, s) => Verdict::Pass,
+            _ => Verdict::Fail(
+                Outcome::Forbidden,
+                format!("insufficient scope: {}", s.join(" ")),
+            ),
+        },
+        Check::Attribute(rows) => forbid(
+            claims.is_some_and(|c| claims::attributes_match(c, rows)),
+            "a required attribute is missing or different",
+        ),
+        Check::Client(ids) => forbid(
+            claims.is_some_and(|c| claims::client_matches(c, ids)),
+            "the client is not allowed",
+        ),
+        Check::Rate(limit) => match e.limiter.acquire(limit, facts) {
+            Ok(()) => Verdict::Pass,
+            Err(retry_after) => Verdict::Fail(
+                Outcome::RateLimited { retry_after },
+                "too many requests".into(),
+            ),
+        },
+        Check::Cors(c) => forbid(
+            c.request_allowed(facts.headers, facts.own_origin),
+            "the origin is not allowed",
+        ),
+        Check::WebSocket(w) => forbid(
+            w.allows(facts.headers, facts.own_origin),
+            "the WebSocket handshake is not allowed",
+        ),
+        Check::Redirect { status, url } => Verdict::Fail(
+            Outcome::Redirect {
+                status: *status,
+                url: url.clone(),
+            },
+            String::new(),
+        ),
+        Check::Reject => Verdict::Fail(Outcome::Forbidden, "access is denied".into()),
     }
 }

@@ -1,6 +1,7 @@
 //! Routing (SPEC §5.1): reserved path, virtual host, application (longest context root) and
 //! resource, on the normalised path.
 
+pub mod redirect;
 pub mod resource;
 pub mod trie;
 pub mod vhost;
@@ -29,8 +30,9 @@ pub struct RouteResource {
     pub unprotected: bool,
     /// Written to the access log.
     pub audited: bool,
-    /// API rules of the resource, run after the application's.
-    pub api_rules: Vec<std::sync::Arc<crate::policy::CompiledRule>>,
+    /// Web and API policies of the resource (access control after the application's,
+    /// processing before the application's).
+    pub policies: crate::policy::Policies,
 }
 
 /// A compiled application.
@@ -58,8 +60,8 @@ pub struct RouteApp {
     pub validator: u64,
     /// OAuth realm for `WWW-Authenticate` (the configured realm, else the application name).
     pub realm: String,
-    /// API rules of the application.
-    pub api_rules: Vec<std::sync::Arc<crate::policy::CompiledRule>>,
+    /// Web and API policies of the application.
+    pub policies: crate::policy::Policies,
     /// Identity mapping for API requests.
     pub api_mapping: Option<std::sync::Arc<crate::identity::CompiledMapping>>,
     /// Reserved endpoints also under the context root.
@@ -83,6 +85,17 @@ pub struct RouteTable {
     pub apps: Vec<RouteApp>,
     /// Reserved path (`/pa`).
     pub reserved: String,
+    /// Global unprotected resources, matched on the whole path before an application's own.
+    pub globals: GlobalResources,
+}
+
+/// The global unprotected resources (`/globalUnprotectedResources`) of a snapshot.
+#[derive(Debug, Default)]
+pub struct GlobalResources {
+    /// Matcher over the whole normalised path.
+    pub matcher: ResourceMatcher,
+    /// One unprotected resource per entry, indexed by the matcher.
+    pub resources: Vec<RouteResource>,
 }
 
 /// What a request routes to.
@@ -156,6 +169,13 @@ impl RouteTable {
                     endpoint: Cow::Owned(endpoint.to_string()),
                 });
             }
+        }
+        if let Some(g) = self.globals.matcher.find(&path, input.method) {
+            return Ok(Route::App {
+                app,
+                resource: &self.globals.resources[g],
+                path,
+            });
         }
         let folded: Cow<'_, str> = if app.case_sensitive {
             Cow::Borrowed(rest)

@@ -17,7 +17,7 @@ use crate::pipeline::forwarded::ForwardingPolicy;
 use crate::route::resource::{ResourceMatcher, ResourceSpec};
 use crate::route::trie::ContextTrie;
 use crate::route::vhost::VhostTable;
-use crate::route::{RouteApp, RouteResource, RouteTable};
+use crate::route::{GlobalResources, RouteApp, RouteResource, RouteTable};
 use crate::upstream::SiteClient;
 
 /// A compiled, immutable configuration.
@@ -41,6 +41,8 @@ pub struct Snapshot {
     pub validators: crate::oauth::Validators,
     /// Headers identity mappings produce (stripped from every client request).
     pub identity_headers: crate::identity::IdentityHeaders,
+    /// Host redirects.
+    pub redirects: crate::route::redirect::HostRedirects,
 }
 
 /// Validates and compiles a document. `previous` lends its site pools where sites are unchanged.
@@ -71,6 +73,7 @@ pub fn compile(
         forwarding,
         validators,
         identity_headers: crate::identity::IdentityHeaders::of(&doc),
+        redirects: crate::route::redirect::HostRedirects::compile(&doc),
         routes,
         sites,
         doc: Arc::new(doc),
@@ -105,8 +108,9 @@ fn compile_routes(
         vhosts: VhostTable::default(),
         roots: Vec::new(),
         apps: Vec::new(),
+        globals: compile_globals(doc, problems),
     };
-    let rules = crate::policy::compile_rules(doc);
+    let rules = crate::policy::compile::PolicyCompiler::new(doc, problems);
     for (i, v) in doc.virtual_hosts.iter().enumerate() {
         table.vhosts.insert(&v.host, v.port, i);
         table.roots.push(ContextTrie::default());
@@ -138,7 +142,7 @@ fn compile_app(
     doc: &ConfigDocument,
     app: &gatehouse_model::objects::Application,
     index: usize,
-    rules: &std::collections::HashMap<u64, Arc<crate::policy::CompiledRule>>,
+    rules: &crate::policy::compile::PolicyCompiler<'_>,
     problems: &mut Problems,
 ) -> Option<RouteApp> {
     let site = doc.sites.iter().position(|s| s.id == app.site_id)?;
@@ -200,7 +204,7 @@ fn compile_app(
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| app.name.clone()),
         deploy_reserved: app.deploy_reserved_resources,
-        api_rules: crate::policy::api_rules(&app.policy, rules),
+        policies: rules.policies(&app.policy),
         api_mapping: crate::identity::compile(doc, app.identity_mapping_ids.api),
         resources: resources
             .iter()
@@ -210,12 +214,51 @@ fn compile_app(
                 anonymous: r.anonymous,
                 unprotected: r.unprotected,
                 audited: r.audit_level == gatehouse_model::objects::AuditLevel::On,
-                api_rules: crate::policy::api_rules(&r.policy, rules),
+                policies: rules.policies(&r.policy),
             })
             .collect(),
         matcher,
         metrics: AppMetrics::detached(),
     })
+}
+
+/// The enabled global unprotected resources: unprotected, no policy, matched case-sensitively
+/// on the whole path.
+fn compile_globals(doc: &ConfigDocument, problems: &mut Problems) -> GlobalResources {
+    let enabled: Vec<_> = doc
+        .global_unprotected_resources
+        .iter()
+        .filter(|g| g.enabled)
+        .collect();
+    let any = ["*".to_string()];
+    let specs: Vec<ResourceSpec<'_>> = enabled
+        .iter()
+        .enumerate()
+        .map(|(index, g)| ResourceSpec {
+            index,
+            id: index as u64,
+            methods: &any,
+            patterns: vec![(false, g.wildcard_path.as_str())],
+        })
+        .collect();
+    let matcher = ResourceMatcher::compile(&specs, false, false).unwrap_or_else(|e| {
+        problems.push("globalUnprotectedResources", e.to_string());
+        ResourceMatcher::default()
+    });
+    GlobalResources {
+        matcher,
+        resources: enabled
+            .iter()
+            .map(|g| RouteResource {
+                id: 0,
+                name: format!("global unprotected: {}", g.name),
+                anonymous: false,
+                unprotected: true,
+                audited: g.audit_level == gatehouse_model::objects::AuditLevel::On,
+                policies: Default::default(),
+            })
+            .collect(),
+    }
 }
 
 /// The engine's current snapshot, swapped atomically; `None` until the first configuration.

@@ -181,6 +181,18 @@ pub struct ConfigDocument {
     /// Access-control rules.
     #[serde(default)]
     pub rules: Vec<crate::rules::Rule>,
+    /// Rule sets.
+    #[serde(default)]
+    pub rule_sets: Vec<crate::rules::sets::RuleSet>,
+    /// Rejection handlers.
+    #[serde(default)]
+    pub rejection_handlers: Vec<crate::rules::sets::RejectionHandler>,
+    /// Paths every application serves without authentication or access control.
+    #[serde(default)]
+    pub global_unprotected_resources: Vec<crate::global::GlobalUnprotectedResource>,
+    /// Host-level redirects.
+    #[serde(default)]
+    pub redirects: Vec<crate::global::HostRedirect>,
     /// Identity mappings.
     #[serde(default)]
     pub identity_mappings: Vec<crate::identity::IdentityMapping>,

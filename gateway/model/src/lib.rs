@@ -5,6 +5,7 @@
 //! snapshot, and the admin node stores and serves the same document.
 
 pub mod document;
+pub mod global;
 pub mod identity;
 pub mod oauth;
 pub mod objects;

@@ -11,6 +11,7 @@ use crate::objects::{Application, PatternType, Resource};
 use crate::problem::Problems;
 
 mod oauth;
+mod rules;
 
 /// Ids of the built-in trusted certificate groups: 1 trusts any certificate, 2 the system roots.
 pub const BUILTIN_TRUST_ANY: u64 = 1;
@@ -30,7 +31,7 @@ pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
     check_resources(doc, &mut p);
     check_http_config(doc, &mut p);
     oauth::check(doc, &mut p);
-    check_rules(doc, &mut p);
+    rules::check(doc, &mut p);
     check_identity(doc, &mut p);
     p.into_result()
 }
@@ -58,6 +59,12 @@ fn check_unique_ids(doc: &ConfigDocument, p: &mut Problems) {
     unique("resources", doc.resources.iter().map(|o| o.id), p);
     unique("certificates", doc.certificates.iter().map(|o| o.id), p);
     unique("rules", doc.rules.iter().map(|o| o.id), p);
+    unique("ruleSets", doc.rule_sets.iter().map(|o| o.id), p);
+    unique(
+        "rejectionHandlers",
+        doc.rejection_handlers.iter().map(|o| o.id),
+        p,
+    );
     unique(
         "identityMappings",
         doc.identity_mappings.iter().map(|o| o.id),
@@ -373,7 +380,7 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
             );
         }
     }
-    check_policy_refs(doc, &a.policy, at, p);
+    rules::check_policy(doc, &a.policy, at, p);
     for (j, r) in a.resource_order.iter().enumerate() {
         if !doc
             .resources
@@ -384,28 +391,6 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
                 format!("{at}.resourceOrder[{j}]"),
                 format!("resource {r} is not a resource of application {}", a.id),
             );
-        }
-    }
-}
-
-fn check_policy_refs(
-    doc: &ConfigDocument,
-    policy: &crate::objects::Policy,
-    at: &str,
-    p: &mut Problems,
-) {
-    for (kind, items) in [("Web", &policy.web), ("API", &policy.api)] {
-        for (j, item) in items.iter().enumerate() {
-            let field = format!("{at}.policy.{kind}[{j}]");
-            match item.kind.as_str() {
-                "Rule" if doc.rules.iter().any(|r| r.id == item.id) => {}
-                "Rule" => p.push(field, format!("no rule with id {}", item.id)),
-                "RuleSet" => p.push(field, "rule sets are not supported yet"),
-                other => p.push(
-                    format!("{field}.type"),
-                    format!("'{other}' is not 'Rule' or 'RuleSet'"),
-                ),
-            }
         }
     }
 }
@@ -431,17 +416,6 @@ fn check_identity(doc: &ConfigDocument, p: &mut Problems) {
             "authTokenManagement.keyRollPeriodInHours",
             "between 1 and 8760",
         );
-    }
-}
-
-fn check_rules(doc: &ConfigDocument, p: &mut Problems) {
-    for (i, r) in doc.rules.iter().enumerate() {
-        if r.name.trim().is_empty() {
-            p.push(format!("rules[{i}].name"), "must not be empty");
-        }
-        if let Err(why) = r.typed() {
-            p.push(format!("rules[{i}].type"), why);
-        }
     }
 }
 
@@ -517,7 +491,7 @@ fn check_resource(
             );
         }
     }
-    check_policy_refs(doc, &r.policy, at, p);
+    rules::check_policy(doc, &r.policy, at, p);
 }
 
 /// Parses `a.b.c.d/n` or `v6/n` (a bare address is a host route).

@@ -36,6 +36,19 @@ pub struct ApiRequest {
     pub identity: Option<Arc<Identity>>,
 }
 
+/// True when a request to `app` is an API request (bearer token, API policy): always for `API`
+/// applications, never for `Web`, and for `Dynamic` ones when a bearer token is sent or
+/// `defaultAuthType` is `API`.
+pub fn is_api_request(app: &RouteApp, headers: &HeaderMap) -> bool {
+    match app.kind {
+        ApplicationType::Api => true,
+        ApplicationType::Dynamic => {
+            bearer_token(headers).is_some() || app.default_auth == ApplicationType::Api
+        }
+        ApplicationType::Web => false,
+    }
+}
+
 /// Authenticates a routed request. `None`: not an API request (unprotected resource, or a web
 /// request); otherwise the API request's identity (absent on an anonymous resource).
 pub async fn authenticate(
@@ -48,15 +61,10 @@ pub async fn authenticate(
     if resource.unprotected {
         return Ok(None);
     }
-    let token = bearer_token(headers);
-    let api = match app.kind {
-        ApplicationType::Api => true,
-        ApplicationType::Dynamic => token.is_some() || app.default_auth == ApplicationType::Api,
-        ApplicationType::Web => false,
-    };
-    if !api {
+    if !is_api_request(app, headers) {
         return Ok(None);
     }
+    let token = bearer_token(headers);
     let refuse = |error| AuthError {
         error,
         realm: app.realm.clone(),

@@ -177,7 +177,7 @@ pub fn split_host(raw: &str, default_port: u16) -> (String, u16) {
     (host, port.unwrap_or(default_port))
 }
 
-fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
+pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
             let mask = if len == 0 {

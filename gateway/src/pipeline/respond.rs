@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use gatehouse_model::document::{ErrorContentType, UnknownResources};
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 
@@ -12,7 +12,8 @@ use super::forward::ForwardError;
 use super::hygiene::HygieneError;
 use crate::oauth::TokenError;
 use crate::path::PathError;
-use crate::policy::Denial;
+use crate::policy::compile::default_message;
+use crate::policy::{Denial, Handler, Outcome};
 use crate::upstream::GatewayBody;
 
 /// Everything that stops a request before (or instead of) the backend's answer.
@@ -47,10 +48,16 @@ pub enum PipelineError {
     Auth(#[from] AuthError),
     /// An access-control rule failed.
     #[error(transparent)]
-    Denied(#[from] Denial),
+    Denied(#[from] Box<Denial>),
     /// The identity could not be passed to the backend.
     #[error(transparent)]
     Identity(#[from] crate::identity::MappingError),
+    /// A body the gateway had to read is over `pa.default.maxRequestBodySize`.
+    #[error("request body too large to inspect")]
+    BodyTooLarge,
+    /// A body the gateway had to read ended early.
+    #[error("request body incomplete")]
+    BodyIncomplete,
 }
 
 /// Status and user-facing message of an error.
@@ -64,7 +71,11 @@ fn status_of(err: &PipelineError, unknown: &UnknownResources) -> (StatusCode, &'
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "The request headers are too large.",
         ),
-        PipelineError::Hygiene(_) | PipelineError::Path(_) => {
+        PipelineError::BodyTooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large.",
+        ),
+        PipelineError::Hygiene(_) | PipelineError::Path(_) | PipelineError::BodyIncomplete => {
             (StatusCode::BAD_REQUEST, "The request is malformed.")
         }
         PipelineError::NotConfigured => (
@@ -94,7 +105,16 @@ fn status_of(err: &PipelineError, unknown: &UnknownResources) -> (StatusCode, &'
             (StatusCode::UNAUTHORIZED, "An access token is required.")
         }
         PipelineError::Auth(_) => (StatusCode::UNAUTHORIZED, "The access token is not valid."),
-        PipelineError::Denied(_) => (StatusCode::FORBIDDEN, "Access to this resource is denied."),
+        PipelineError::Denied(d) => match d.outcome {
+            Outcome::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                default_message(StatusCode::TOO_MANY_REQUESTS),
+            ),
+            _ => (
+                StatusCode::FORBIDDEN,
+                default_message(StatusCode::FORBIDDEN),
+            ),
+        },
         PipelineError::Identity(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "The identity cannot be passed to the application at the moment.",
@@ -109,6 +129,9 @@ pub fn error_response(
     wants_html: bool,
     unknown: &UnknownResources,
 ) -> Response<GatewayBody> {
+    if let PipelineError::Denied(d) = err {
+        return denial_response(d, request_id);
+    }
     let (status, default_message) = status_of(err, unknown);
     let message = match err {
         PipelineError::UnknownResource => {
@@ -121,15 +144,110 @@ pub fn error_response(
         _ => ErrorContentType::Negotiate,
     };
     let mut resp = render(status, message, request_id, wants_html, forced);
-    let challenge = match err {
+    if let Some(c) = match err {
         PipelineError::Auth(a) => bearer_challenge(a),
-        PipelineError::Denied(d) => scope_challenge(d),
         _ => None,
-    };
-    if let Some(c) = challenge {
+    } {
         resp.headers_mut().insert(WWW_AUTHENTICATE, c);
     }
     resp
+}
+
+/// The answer to a denial: the rule's rejection handler, else the built-in one (web `403`
+/// HTML, API `403` JSON, rate limiting `429` JSON), a `Redirect` rule's redirect, plus
+/// `Retry-After` and `insufficient_scope` where they apply.
+fn denial_response(d: &Denial, request_id: &str) -> Response<GatewayBody> {
+    let mut resp = match (d.handler.as_deref(), &d.outcome) {
+        (Some(Handler::Redirect { status, url }), _) => redirect(*status, url),
+        (None, Outcome::Redirect { status, url }) => redirect(*status, url),
+        (
+            Some(Handler::Template {
+                status,
+                json,
+                message,
+                template,
+            }),
+            _,
+        ) => {
+            let page = Page {
+                status: *status,
+                message,
+                info: Some(&d.info),
+                request_id,
+            };
+            match template {
+                Some(t) => fill_template(t, &page, *json),
+                None => page.render(if *json {
+                    ErrorContentType::Json
+                } else {
+                    ErrorContentType::Html
+                }),
+            }
+        }
+        (None, outcome) => {
+            let (status, kind) = match outcome {
+                Outcome::RateLimited { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, ErrorContentType::Json)
+                }
+                _ if d.api => (StatusCode::FORBIDDEN, ErrorContentType::Json),
+                _ => (StatusCode::FORBIDDEN, ErrorContentType::Html),
+            };
+            Page {
+                status,
+                message: default_message(status),
+                info: Some(&d.info),
+                request_id,
+            }
+            .render(kind)
+        }
+    };
+    if let Outcome::RateLimited { retry_after } = d.outcome {
+        resp.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    }
+    if let Some(c) = scope_challenge(d) {
+        resp.headers_mut().insert(WWW_AUTHENTICATE, c);
+    }
+    resp
+}
+
+/// A redirect made by the gateway (host redirects, `Redirect` rules and handlers).
+pub fn redirect(status: StatusCode, location: &str) -> Response<GatewayBody> {
+    let mut resp = Response::new(full(Bytes::new()));
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            *resp.status_mut() = status;
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        Err(_) => *resp.status_mut() = StatusCode::BAD_REQUEST,
+    }
+    resp.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// A rejection handler's own body: `${status}`, `${message}`, `${info}`, `${requestId}`
+/// replaced by values escaped for the content type.
+fn fill_template(template: &str, page: &Page<'_>, json: bool) -> Response<GatewayBody> {
+    let esc = |s: &str| {
+        if json {
+            let quoted = serde_json::Value::from(s).to_string();
+            quoted[1..quoted.len() - 1].to_string()
+        } else {
+            escape(s)
+        }
+    };
+    let body = template
+        .replace("${status}", &page.status.as_u16().to_string())
+        .replace("${message}", &esc(page.message))
+        .replace("${info}", &esc(page.info.unwrap_or_default()))
+        .replace("${requestId}", &esc(page.request_id));
+    let ctype = if json {
+        "application/json"
+    } else {
+        "text/html; charset=utf-8"
+    };
+    with_page_headers(page.status, ctype, body)
 }
 
 /// `WWW-Authenticate: Bearer realm="…"` (RFC 6750 §3): with `error="invalid_token"` and a
@@ -179,30 +297,61 @@ pub fn render(
         ErrorContentType::Negotiate => ErrorContentType::Json,
         other => other,
     };
-    let (ctype, body) = match kind {
-        ErrorContentType::Html => (
-            "text/html; charset=utf-8",
-            html_page(status, message, request_id),
-        ),
-        ErrorContentType::Text => (
-            "text/plain; charset=utf-8",
-            format!(
-                "{} {}\n{message}\nRequest id: {request_id}\n",
-                status.as_u16(),
-                reason(status)
+    Page {
+        status,
+        message,
+        info: None,
+        request_id,
+    }
+    .render(kind)
+}
+
+/// What a gateway page shows.
+struct Page<'a> {
+    status: StatusCode,
+    message: &'a str,
+    /// Why, in a few safe words (a rule's `$info`).
+    info: Option<&'a str>,
+    request_id: &'a str,
+}
+
+impl Page<'_> {
+    fn render(&self, kind: ErrorContentType) -> Response<GatewayBody> {
+        let (status, message, request_id) = (self.status, self.message, self.request_id);
+        let info = self.info.filter(|i| !i.is_empty());
+        let (ctype, body) = match kind {
+            ErrorContentType::Html => ("text/html; charset=utf-8", html_page(self)),
+            ErrorContentType::Text => (
+                "text/plain; charset=utf-8",
+                format!(
+                    "{} {}\n{message}\n{}Request id: {request_id}\n",
+                    status.as_u16(),
+                    reason(status),
+                    info.map(|i| format!("{i}\n")).unwrap_or_default(),
+                ),
             ),
-        ),
-        _ => (
-            "application/json",
-            serde_json::json!({
-                "status": status.as_u16(),
-                "error": reason(status),
-                "message": message,
-                "requestId": request_id,
-            })
-            .to_string(),
-        ),
-    };
+            _ => {
+                let mut json = serde_json::json!({
+                    "status": status.as_u16(),
+                    "error": reason(status),
+                    "message": message,
+                    "requestId": request_id,
+                });
+                if let Some(i) = info {
+                    json["info"] = i.into();
+                }
+                ("application/json", json.to_string())
+            }
+        };
+        with_page_headers(status, ctype, body)
+    }
+}
+
+fn with_page_headers(
+    status: StatusCode,
+    ctype: &'static str,
+    body: String,
+) -> Response<GatewayBody> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
@@ -231,14 +380,19 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/html"))
 }
 
-fn html_page(status: StatusCode, message: &str, request_id: &str) -> String {
+fn html_page(page: &Page<'_>) -> String {
+    let info = page
+        .info
+        .filter(|i| !i.is_empty())
+        .map(|i| format!("<p>{}</p>", escape(i)))
+        .unwrap_or_default();
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{code} {reason}</title></head>\
-         <body><h1>{code} {reason}</h1><p>{message}</p><p><small>Request id: {id}</small></p></body></html>\n",
-        code = status.as_u16(),
-        reason = reason(status),
-        message = escape(message),
-        id = escape(request_id),
+         <body><h1>{code} {reason}</h1><p>{message}</p>{info}<p><small>Request id: {id}</small></p></body></html>\n",
+        code = page.status.as_u16(),
+        reason = reason(page.status),
+        message = escape(page.message),
+        id = escape(page.request_id),
     )
 }
 

@@ -1,0 +1,254 @@
+//! Policy stage (SPEC §6): CORS preflights answered by the gateway, access control (application,
+//! then resource), the request's processing rules (resource, then application), and what the
+//! response must go through when the backend answers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, ORIGIN};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::forwarded::Origin;
+use super::respond::{self, PipelineError};
+use crate::engine::Engine;
+use crate::oauth::Identity;
+use crate::path::{encode_for_upstream, normalize};
+use crate::policy::cors::Cors;
+use crate::policy::rewrite::{rewrite_path, rewrite_response, Processing};
+use crate::policy::{evaluate, CompiledPolicy, Denial, Evaluation, Facts, Outcome};
+use crate::route::{RouteApp, RouteResource};
+use crate::upstream::{BoxError, GatewayBody};
+
+/// The policies that apply to one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Applicable<'s> {
+    app: &'s CompiledPolicy,
+    resource: &'s CompiledPolicy,
+    /// Skip access control (`unprotected` resources).
+    unprotected: bool,
+    api: bool,
+}
+
+impl<'s> Applicable<'s> {
+    /// The web or API policies of the application and resource.
+    pub fn of(app: &'s RouteApp, resource: &'s RouteResource, api: bool) -> Self {
+        Self {
+            app: app.policies.of(api),
+            resource: resource.policies.of(api),
+            unprotected: resource.unprotected,
+            api,
+        }
+    }
+
+    /// The resource's `Cors` rule, else the application's.
+    fn cors(&self) -> Option<&'s Arc<Cors>> {
+        self.resource.cors.as_ref().or(self.app.cors.as_ref())
+    }
+}
+
+/// `scheme://host[:port]` of the request, as a browser writes it in `Origin`.
+pub fn own_origin(origin: &Origin) -> String {
+    let default = if origin.proto == "https" { 443 } else { 80 };
+    let host = if origin.host.contains(':') {
+        format!("[{}]", origin.host)
+    } else {
+        origin.host.clone()
+    };
+    if origin.port == default {
+        format!("{}://{host}", origin.proto)
+    } else {
+        format!("{}://{host}:{}", origin.proto, origin.port)
+    }
+}
+
+/// Answers a CORS preflight when a `Cors` rule applies (before authentication: browsers send
+/// preflights without credentials). `None`: not a preflight, or no rule.
+pub fn preflight(
+    policies: Applicable<'_>,
+    parts: &Parts,
+    realm: &str,
+) -> Option<Result<Response<GatewayBody>, PipelineError>> {
+    if !Cors::is_preflight(&parts.method, &parts.headers) {
+        return None;
+    }
+    let cors = policies.cors()?;
+    Some(match cors.preflight(&parts.headers) {
+        Some(headers) => {
+            let mut resp = Response::new(respond::full(Bytes::new()));
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            resp.headers_mut().extend(headers);
+            Ok(resp)
+        }
+        None => Err(PipelineError::Denied(Box::new(Denial {
+            rule: "CORS preflight".into(),
+            outcome: Outcome::Forbidden,
+            handler: None,
+            info: "the cross-origin request is not allowed".into(),
+            scope: None,
+            realm: realm.to_string(),
+            api: policies.api,
+        }))),
+    })
+}
+
+/// A request that passed access control, with its processed path and body.
+pub struct Admitted {
+    /// Normalised path after `RewriteUrl` rules.
+    pub path: String,
+    /// Body to send (read into memory when a form rule needed it).
+    pub body: GatewayBody,
+    /// The body can be sent again (failover).
+    pub replayable: bool,
+    /// What the response goes through.
+    pub response: ResponseRules,
+}
+
+/// Everything [`admit`] needs about the request.
+pub struct Admission<'a> {
+    /// Request head.
+    pub parts: &'a Parts,
+    /// Request body.
+    pub body: Incoming,
+    /// Routed, normalised path.
+    pub path: String,
+    /// Effective origin.
+    pub origin: &'a Origin,
+    /// Verified identity.
+    pub identity: Option<&'a Identity>,
+}
+
+/// Runs access control and the request's processing rules.
+pub async fn admit(
+    engine: &Engine,
+    app: &RouteApp,
+    policies: Applicable<'_>,
+    req: Admission<'_>,
+) -> Result<Admitted, PipelineError> {
+    let own_origin = own_origin(req.origin);
+    let (body, replayable, form) =
+        read_form_if_needed(engine, policies, req.parts, req.body).await?;
+    if !policies.unprotected {
+        let facts = Facts {
+            method: &req.parts.method,
+            headers: &req.parts.headers,
+            query: req.parts.uri.query(),
+            form: form.as_deref(),
+            client_ip: req.origin.client_ip,
+            identity: req.identity,
+            app_id: app.id,
+            own_origin: &own_origin,
+        };
+        let e = Evaluation {
+            limiter: &engine.limiter,
+            realm: &app.realm,
+            api: policies.api,
+        };
+        evaluate(policies.app, &facts, e)?;
+        evaluate(policies.resource, &facts, e)?;
+    }
+    let processing: Vec<Arc<Processing>> = policies
+        .resource
+        .processing
+        .iter()
+        .chain(&policies.app.processing)
+        .cloned()
+        .collect();
+    let path = match rewrite_path(&processing, &req.path) {
+        Some(rewritten) => renormalise(engine, app, &rewritten)?,
+        None => req.path,
+    };
+    Ok(Admitted {
+        path,
+        body,
+        replayable,
+        response: ResponseRules {
+            processing,
+            cors: policies.cors().cloned(),
+            origin: req.parts.headers.get(ORIGIN).cloned(),
+            own_origin,
+        },
+    })
+}
+
+/// A rewritten path goes through the same normalisation as the request's own.
+fn renormalise(engine: &Engine, app: &RouteApp, rewritten: &str) -> Result<String, PipelineError> {
+    let rooted = if rewritten.starts_with('/') {
+        rewritten.to_string()
+    } else {
+        format!("/{rewritten}")
+    };
+    let encoded = encode_for_upstream(&rooted);
+    Ok(normalize(&encoded, engine.settings.paths, app.allow_empty_segments)?.into_owned())
+}
+
+type ReadBody = (GatewayBody, bool, Option<Bytes>);
+
+/// Reads an url-encoded form body (up to `pa.default.maxRequestBodySize`, else `413`) when a
+/// parameter rule will look at it; otherwise the body streams untouched.
+async fn read_form_if_needed(
+    engine: &Engine,
+    policies: Applicable<'_>,
+    parts: &Parts,
+    body: Incoming,
+) -> Result<ReadBody, PipelineError> {
+    let wanted = !policies.unprotected
+        && (policies.app.needs_form || policies.resource.needs_form)
+        && is_form(&parts.headers);
+    if !wanted {
+        let replayable = body.is_end_stream();
+        return Ok((
+            body.map_err(|e| Box::new(e) as BoxError).boxed_unsync(),
+            replayable,
+            None,
+        ));
+    }
+    let limit = engine.settings.limits.body_read;
+    let bytes = Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                PipelineError::BodyTooLarge
+            } else {
+                PipelineError::BodyIncomplete
+            }
+        })?
+        .to_bytes();
+    Ok((respond::full(bytes.clone()), true, Some(bytes)))
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Response processing: rewrite rules (resource, then application), then CORS headers.
+#[derive(Debug)]
+pub struct ResponseRules {
+    processing: Vec<Arc<Processing>>,
+    cors: Option<Arc<Cors>>,
+    origin: Option<HeaderValue>,
+    own_origin: String,
+}
+
+impl ResponseRules {
+    /// Applies the rules to the backend's response headers.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        rewrite_response(&self.processing, headers);
+        if let Some(cors) = &self.cors {
+            cors.decorate(self.origin.as_ref(), &self.own_origin, headers);
+        }
+    }
+}
