@@ -14,6 +14,8 @@ pub mod cors;
 pub mod rate;
 pub mod rewrite;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -119,9 +121,18 @@ pub struct CompiledPolicy {
     /// Processing rules in order.
     pub processing: Vec<Arc<Processing>>,
     /// The policy's `Cors` rule (preflights and response headers).
-    pub cors: Option<Arc<Cors>>,
+    pub cors: Option<CorsPolicy>,
     /// A rule reads form parameters (the body must be read first).
     pub needs_form: bool,
+}
+
+/// A policy's `Cors` rule with its rejection handler (for refused preflights).
+#[derive(Debug, Clone)]
+pub struct CorsPolicy {
+    /// The rule.
+    pub cors: Arc<Cors>,
+    /// Its rejection handler.
+    pub handler: Option<Arc<Handler>>,
 }
 
 /// The web and API policies of an application or resource.
@@ -163,6 +174,21 @@ pub struct Facts<'a> {
     pub app_id: u64,
     /// `scheme://host[:port]` of the request, for same-origin checks.
     pub own_origin: &'a str,
+    /// Query and form parameters, decoded on first use.
+    pub params: OnceCell<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+}
+
+impl<'a> Facts<'a> {
+    /// The decoded query and form parameters, in order (query first).
+    pub fn parameters(&self) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+        self.params.get_or_init(|| {
+            let query = self.query.map(str::as_bytes).unwrap_or_default();
+            let form = self.form.unwrap_or_default();
+            form_urlencoded::parse(query)
+                .chain(form_urlencoded::parse(form))
+                .collect()
+        })
+    }
 }
 
 /// How a denial is answered.
@@ -358,3 +384,6 @@ fn verdict(check: &Check, facts: &Facts<'_>, e: Evaluation<'_>) -> Verdict {
         Check::Reject => Verdict::Fail(Outcome::Forbidden, "access is denied".into()),
     }
 }
+
+#[cfg(test)]
+mod tests;

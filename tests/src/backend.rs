@@ -29,6 +29,8 @@ pub enum Behavior {
     Stream(u64),
     /// Answer with this status.
     Status(u16),
+    /// Like `Echo`, with these response headers added (`Location`, `Set-Cookie`, …).
+    Headers(Vec<(&'static str, String)>),
 }
 
 /// One request as the backend saw it.
@@ -213,6 +215,15 @@ async fn handle(state: State, mut req: Request<Incoming>) -> Response<Body> {
             json(&state.name, &seen)
         }
         Behavior::Stream(n) => stream(*n),
+        Behavior::Headers(extra) => {
+            let mut r = json(&state.name, &seen);
+            for (name, value) in extra {
+                if let Ok(v) = http::HeaderValue::from_str(value) {
+                    r.headers_mut().append(*name, v);
+                }
+            }
+            r
+        }
         Behavior::Status(code) => {
             let mut r = json(&state.name, &seen);
             *r.status_mut() = StatusCode::from_u16(*code).unwrap_or(StatusCode::OK);

@@ -36,3 +36,22 @@ pub fn status_of(raw_response: &str) -> u16 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+/// Sends raw bytes over plain TCP and returns the response head (up to the blank line), for
+/// answers after which the connection stays open (`101`, keep-alive).
+pub async fn raw_head(addr: SocketAddr, request: &[u8]) -> anyhow::Result<String> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.write_all(request).await?;
+    let mut buf = Vec::new();
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}

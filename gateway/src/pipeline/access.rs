@@ -4,12 +4,14 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_TYPE, ORIGIN};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use http_body::Body as _;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::forwarded::Origin;
@@ -19,7 +21,7 @@ use crate::oauth::Identity;
 use crate::path::{encode_for_upstream, normalize};
 use crate::policy::cors::Cors;
 use crate::policy::rewrite::{rewrite_path, rewrite_response, Processing};
-use crate::policy::{evaluate, CompiledPolicy, Denial, Evaluation, Facts, Outcome};
+use crate::policy::{evaluate, CompiledPolicy, CorsPolicy, Denial, Evaluation, Facts, Outcome};
 use crate::route::{RouteApp, RouteResource};
 use crate::upstream::{BoxError, GatewayBody};
 
@@ -45,7 +47,7 @@ impl<'s> Applicable<'s> {
     }
 
     /// The resource's `Cors` rule, else the application's.
-    fn cors(&self) -> Option<&'s Arc<Cors>> {
+    fn cors(&self) -> Option<&'s CorsPolicy> {
         self.resource.cors.as_ref().or(self.app.cors.as_ref())
     }
 }
@@ -75,8 +77,8 @@ pub fn preflight(
     if !Cors::is_preflight(&parts.method, &parts.headers) {
         return None;
     }
-    let cors = policies.cors()?;
-    Some(match cors.preflight(&parts.headers) {
+    let policy = policies.cors()?;
+    Some(match policy.cors.preflight(&parts.headers) {
         Some(headers) => {
             let mut resp = Response::new(respond::full(Bytes::new()));
             *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -86,7 +88,7 @@ pub fn preflight(
         None => Err(PipelineError::Denied(Box::new(Denial {
             rule: "CORS preflight".into(),
             outcome: Outcome::Forbidden,
-            handler: None,
+            handler: policy.handler.clone(),
             info: "the cross-origin request is not allowed".into(),
             scope: None,
             realm: realm.to_string(),
@@ -101,7 +103,7 @@ pub struct Admitted {
     pub path: String,
     /// Body to send (read into memory when a form rule needed it).
     pub body: GatewayBody,
-    /// The body can be sent again (failover).
+    /// The request has no body, so it can be sent again (failover).
     pub replayable: bool,
     /// What the response goes through.
     pub response: ResponseRules,
@@ -141,6 +143,7 @@ pub async fn admit(
             identity: req.identity,
             app_id: app.id,
             own_origin: &own_origin,
+            params: Default::default(),
         };
         let e = Evaluation {
             limiter: &engine.limiter,
@@ -167,7 +170,7 @@ pub async fn admit(
         replayable,
         response: ResponseRules {
             processing,
-            cors: policies.cors().cloned(),
+            cors: policies.cors().map(|p| p.cors.clone()),
             origin: req.parts.headers.get(ORIGIN).cloned(),
             own_origin,
         },
@@ -206,21 +209,42 @@ async fn read_form_if_needed(
             None,
         ));
     }
-    let limit = engine.settings.limits.body_read;
-    let bytes = Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                PipelineError::BodyTooLarge
-            } else {
-                PipelineError::BodyIncomplete
-            }
-        })?
-        .to_bytes();
-    Ok((respond::full(bytes.clone()), true, Some(bytes)))
+    let bytes = read_within(body, engine.settings.limits.body_read).await?;
+    // `replayable` means "no body" to the forwarder: a read form is sent once, like any body.
+    let replayable = bytes.is_empty();
+    Ok((respond::full(bytes.clone()), replayable, Some(bytes)))
+}
+
+/// A body larger than this is not drained after a `413`; the connection is closed instead.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+/// How long a `413` waits for the rest of the body to drain.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Reads a whole body of at most `limit` bytes. A larger one is drained (bounded in size and
+/// time) so the client, which may still be sending, can read the `413`.
+async fn read_within(mut body: Incoming, limit: usize) -> Result<Bytes, PipelineError> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| PipelineError::BodyIncomplete)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if buf.len() + data.len() > limit {
+            let drain = async {
+                let mut drained = 0usize;
+                while let Some(Ok(frame)) = body.frame().await {
+                    drained += frame.data_ref().map_or(0, Bytes::len);
+                    if drained > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+            return Err(PipelineError::BodyTooLarge);
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf.freeze())
 }
 
 fn is_form(headers: &HeaderMap) -> bool {

@@ -144,6 +144,11 @@ pub fn error_response(
         _ => ErrorContentType::Negotiate,
     };
     let mut resp = render(status, message, request_id, wants_html, forced);
+    if matches!(err, PipelineError::BodyTooLarge) {
+        // The rest of the body may still be on its way: do not reuse the connection.
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Some(c) = match err {
         PipelineError::Auth(a) => bearer_challenge(a),
         _ => None,
@@ -247,7 +252,13 @@ fn fill_template(template: &str, page: &Page<'_>, json: bool) -> Response<Gatewa
     } else {
         "text/html; charset=utf-8"
     };
-    with_page_headers(page.status, ctype, body)
+    let mut resp = with_page_headers(page.status, ctype, body);
+    // An operator's page may style itself and show inline images; still no scripts.
+    resp.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),
+    );
+    resp
 }
 
 /// `WWW-Authenticate: Bearer realm="…"` (RFC 6750 §3): with `error="invalid_token"` and a

@@ -13,50 +13,56 @@ use super::Facts;
 /// A `*` wildcard pattern, compiled into its literal pieces.
 #[derive(Debug, Clone)]
 pub struct Wildcard {
-    pieces: Vec<String>,
+    pieces: Vec<Box<[u8]>>,
     case_sensitive: bool,
 }
 
 impl Wildcard {
     /// Compiles `pattern`; without `case_sensitive` the comparison folds ASCII case.
     pub fn new(pattern: &str, case_sensitive: bool) -> Self {
-        let folded = if case_sensitive {
-            pattern.to_string()
-        } else {
-            pattern.to_ascii_lowercase()
-        };
         Self {
-            pieces: folded.split('*').map(str::to_string).collect(),
+            pieces: pattern.split('*').map(|p| p.as_bytes().into()).collect(),
             case_sensitive,
         }
     }
 
-    /// True when `text` matches the whole pattern.
-    pub fn matches(&self, text: &str) -> bool {
-        let folded;
-        let text = if self.case_sensitive {
-            text
+    fn eq(&self, a: &[u8], b: &[u8]) -> bool {
+        if self.case_sensitive {
+            a == b
         } else {
-            folded = text.to_ascii_lowercase();
-            &folded
+            a.eq_ignore_ascii_case(b)
+        }
+    }
+
+    fn find(&self, haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        if needle.is_empty() {
+            return Some(0);
+        }
+        haystack
+            .windows(needle.len())
+            .position(|w| self.eq(w, needle))
+    }
+
+    /// True when `text` matches the whole pattern (no allocation).
+    pub fn matches(&self, text: &str) -> bool {
+        let text = text.as_bytes();
+        let Some((first, rest)) = self.pieces.split_first() else {
+            return text.is_empty();
         };
-        let (first, rest) = match self.pieces.split_first() {
-            Some(split) => split,
-            None => return text.is_empty(),
-        };
-        let Some(mut tail) = text.strip_prefix(first.as_str()) else {
+        if text.len() < first.len() || !self.eq(&text[..first.len()], first) {
             return false;
-        };
+        }
+        let mut tail = &text[first.len()..];
         let Some((last, middle)) = rest.split_last() else {
             return tail.is_empty();
         };
         for piece in middle {
-            match tail.find(piece.as_str()) {
+            match self.find(tail, piece) {
                 Some(at) => tail = &tail[at + piece.len()..],
                 None => return false,
             }
         }
-        tail.len() >= last.len() && tail.ends_with(last.as_str())
+        tail.len() >= last.len() && self.eq(&tail[tail.len() - last.len()..], last)
     }
 }
 
@@ -64,22 +70,23 @@ impl Wildcard {
 #[derive(Debug)]
 pub struct Rows {
     rows: Vec<(String, Wildcard)>,
+    headers: Vec<(HeaderName, Wildcard)>,
     case_sensitive: bool,
 }
 
 impl Rows {
-    /// Compiles rows; header names are always compared without case.
-    pub fn new(rows: &[NameValueRow], case_sensitive: bool, names_fold: bool) -> Self {
+    /// Compiles rows (header names always fold case; parameter names per `case_sensitive`).
+    pub fn new(rows: &[NameValueRow], case_sensitive: bool) -> Self {
         Self {
             rows: rows
                 .iter()
-                .map(|r| {
-                    let name = if names_fold || !case_sensitive {
-                        r.name.to_ascii_lowercase()
-                    } else {
-                        r.name.clone()
-                    };
-                    (name, Wildcard::new(&r.value, case_sensitive))
+                .map(|r| (r.name.clone(), Wildcard::new(&r.value, case_sensitive)))
+                .collect(),
+            headers: rows
+                .iter()
+                .filter_map(|r| {
+                    let name = HeaderName::from_bytes(r.name.as_bytes()).ok()?;
+                    Some((name, Wildcard::new(&r.value, case_sensitive)))
                 })
                 .collect(),
             case_sensitive,
@@ -87,39 +94,33 @@ impl Rows {
     }
 }
 
-/// Every row matches one value of its header (a header sent several times, or a list, matches
-/// when any value does).
+/// Every row matches one value of its header (a header sent several times matches when any
+/// of its lines does; a comma-separated line is compared whole).
 pub fn headers_match(rows: &Rows, headers: &HeaderMap) -> bool {
-    rows.rows.iter().all(|(name, value)| {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            return false;
-        };
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| value.matches(v.trim()))
-    })
+    rows.headers.len() == rows.rows.len()
+        && rows.headers.iter().all(|(name, value)| {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| value.matches(v.trim()))
+        })
 }
 
-/// Every row matches one value of its parameter, in the query or the url-encoded form body.
+/// Every row matches one value of its parameter, in the query or the url-encoded form body
+/// (decoded once per request, on first use).
 pub fn parameters_match(rows: &Rows, facts: &Facts<'_>) -> bool {
-    let query = facts.query.map(str::as_bytes).unwrap_or_default();
-    let form = facts.form.unwrap_or_default();
-    let params: Vec<(String, String)> = form_urlencoded::parse(query)
-        .chain(form_urlencoded::parse(form))
-        .map(|(k, v)| {
-            let k = if rows.case_sensitive {
-                k.into_owned()
+    let params = facts.parameters();
+    rows.rows.iter().all(|(name, value)| {
+        params.iter().any(|(k, v)| {
+            let same_name = if rows.case_sensitive {
+                k == name
             } else {
-                k.to_ascii_lowercase()
+                k.eq_ignore_ascii_case(name)
             };
-            (k, v.into_owned())
+            same_name && value.matches(v)
         })
-        .collect();
-    rows.rows
-        .iter()
-        .all(|(name, value)| params.iter().any(|(k, v)| k == name && value.matches(v)))
+    })
 }
 
 /// A daily time window in a time zone, optionally on some days only.

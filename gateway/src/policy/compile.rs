@@ -14,7 +14,7 @@ use super::checks::{Rows, TimeWindow, WebSocketCheck};
 use super::cors::Cors;
 use super::rate::RateLimit;
 use super::rewrite::Processing;
-use super::{AccessRule, Check, CompiledPolicy, Handler, Node, Policies};
+use super::{AccessRule, Check, CompiledPolicy, CorsPolicy, Handler, Node, Policies};
 
 /// Rule sets nested deeper than this are ignored (validation already refuses cycles).
 const MAX_DEPTH: usize = 32;
@@ -81,12 +81,20 @@ impl<'d> PolicyCompiler<'d> {
     fn rule_node(&self, id: u64, out: &mut CompiledPolicy) -> Option<Node> {
         match self.rules.get(&id)? {
             Compiled::Processing(p) => {
-                out.processing.push(p.clone());
+                // A rule reached twice (two sets listing it) still runs once.
+                if !out.processing.iter().any(|q| Arc::ptr_eq(q, p)) {
+                    out.processing.push(p.clone());
+                }
                 None
             }
             Compiled::Access(rule) => {
                 match &rule.check {
-                    Check::Cors(c) => out.cors = Some(c.clone()),
+                    Check::Cors(c) => {
+                        out.cors = Some(CorsPolicy {
+                            cors: c.clone(),
+                            handler: rule.handler.clone(),
+                        })
+                    }
                     Check::Parameter(_) => out.needs_form = true,
                     _ => {}
                 }
@@ -98,7 +106,13 @@ impl<'d> PolicyCompiler<'d> {
     fn set_node(&self, id: u64, depth: usize, out: &mut CompiledPolicy) -> Option<Node> {
         let set = self.doc.rule_sets.iter().find(|s| s.id == id)?;
         if depth > MAX_DEPTH {
-            return None;
+            // Validation refuses this; should it ever get here, fail closed.
+            return Some(Node::Rule(Arc::new(AccessRule {
+                name: set.name.clone(),
+                check: Check::Reject,
+                negate: false,
+                handler: None,
+            })));
         }
         let children: Vec<Node> = set
             .policy
@@ -182,13 +196,13 @@ fn compile_rule(
         }
         TypedRule::HttpRequestHeader(r) => access(
             name,
-            Check::Header(Rows::new(&r.headers, r.case_sensitive, true)),
+            Check::Header(Rows::new(&r.headers, r.case_sensitive)),
             r.negate,
             h,
         ),
         TypedRule::HttpRequestParameter(r) => access(
             name,
-            Check::Parameter(Rows::new(&r.parameters, r.case_sensitive, false)),
+            Check::Parameter(Rows::new(&r.parameters, r.case_sensitive)),
             r.negate,
             h,
         ),
@@ -197,7 +211,7 @@ fn compile_rule(
             Check::Method(
                 r.methods
                     .iter()
-                    .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                    .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
                     .collect(),
             ),
             r.negate,

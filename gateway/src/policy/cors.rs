@@ -98,7 +98,7 @@ impl Cors {
             methods: rule
                 .allowed_methods
                 .iter()
-                .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
+                .filter_map(|m| Method::from_bytes(m.to_ascii_uppercase().as_bytes()).ok())
                 .collect(),
             methods_value: list_value(&rule.allowed_methods),
             request_headers: rule
@@ -124,7 +124,7 @@ impl Cors {
     }
 
     /// Access control: same-origin and origin-less requests pass; cross-origin ones need an
-    /// allowed origin and method.
+    /// allowed origin (methods and headers are the browser's business, told by the preflight).
     pub fn request_allowed(&self, headers: &HeaderMap, own_origin: &str) -> bool {
         Self::cross_origin(headers, own_origin).is_none_or(|o| self.origin_allowed(o))
     }

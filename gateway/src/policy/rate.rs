@@ -34,19 +34,20 @@ impl RateLimit {
     }
 }
 
-/// Who a bucket belongs to.
+/// Who a bucket belongs to (within one application).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Holder {
     Subject(Arc<str>),
     Ip(IpAddr),
-    Application(u64),
+    Application,
 }
 
 /// All buckets of an engine. Reloads keep them (keyed by rule id); idle buckets are dropped
 /// after the longest window a rule may have, when they are full again anyway.
 #[derive(Debug)]
 pub struct RateLimiter {
-    buckets: moka::sync::Cache<(u64, Holder), Arc<AtomicU64>>,
+    /// Keyed by rule, application and holder: a rule shared by two applications limits each.
+    buckets: moka::sync::Cache<(u64, u64, Holder), Arc<AtomicU64>>,
     epoch: Instant,
 }
 
@@ -73,11 +74,13 @@ impl RateLimiter {
         let holder = match (limit.granularity, facts.identity) {
             (Granularity::Subject, Some(id)) => Holder::Subject(Arc::from(id.subject.as_str())),
             (Granularity::Subject | Granularity::Ip, _) => Holder::Ip(facts.client_ip),
-            (Granularity::Application, _) => Holder::Application(facts.app_id),
+            (Granularity::Application, _) => Holder::Application,
         };
         let bucket = self
             .buckets
-            .get_with((limit.rule_id, holder), || Arc::new(AtomicU64::new(0)));
+            .get_with((limit.rule_id, facts.app_id, holder), || {
+                Arc::new(AtomicU64::new(0))
+            });
         let now = u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX);
         take(&bucket, limit, now)
     }

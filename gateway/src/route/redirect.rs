@@ -44,10 +44,15 @@ impl HostRedirects {
                     } else {
                         format!(":{}", r.target.port)
                     };
+                    let target = if r.target.host.contains(':') {
+                        format!("[{}]", r.target.host.trim_matches(['[', ']']))
+                    } else {
+                        r.target.host.clone()
+                    };
                     HostRedirect {
                         host: r.source.host.to_ascii_lowercase(),
                         port: r.source.port,
-                        base: format!("{scheme}://{}{port}", r.target.host),
+                        base: format!("{scheme}://{target}{port}"),
                         status: StatusCode::from_u16(r.response_code)
                             .unwrap_or(StatusCode::MOVED_PERMANENTLY),
                         audited: r.audit_level == AuditLevel::On,

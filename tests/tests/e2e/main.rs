@@ -7,6 +7,7 @@ mod paths;
 mod provider;
 mod proxy;
 mod reserved;
+mod rules;
 mod startup;
 mod streaming;
 mod swap;

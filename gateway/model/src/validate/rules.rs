@@ -1,7 +1,7 @@
 //! Checks of rules, rule sets, rejection handlers, the policies that reference them, global
 //! unprotected resources and host redirects.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{covers_reserved, valid_virtual_host};
 use crate::document::ConfigDocument;
@@ -82,8 +82,57 @@ fn check_rule_sets(doc: &ConfigDocument, p: &mut Problems) {
                 format!("ruleSets[{i}].policy"),
                 format!("rule set {} contains itself", s.id),
             );
+        } else if height(doc, s.id, &mut HashMap::new()) > MAX_NESTING {
+            p.push(
+                format!("ruleSets[{i}].policy"),
+                format!("rule sets nest more than {MAX_NESTING} levels deep"),
+            );
+        } else if expanded_size(doc, s.id, &mut HashMap::new()) > MAX_EXPANDED {
+            p.push(
+                format!("ruleSets[{i}].policy"),
+                format!("expands to more than {MAX_EXPANDED} rules through nested rule sets"),
+            );
         }
     }
+}
+
+/// Deepest nesting of rule sets the engine evaluates.
+const MAX_NESTING: usize = 32;
+
+/// Most rules one rule set may expand to (sets shared by several parents count each time).
+const MAX_EXPANDED: usize = 10_000;
+
+/// Rules reached from rule set `id`, counting shared sets once per use (memoised; call only on
+/// sets without cycles).
+fn expanded_size(doc: &ConfigDocument, id: u64, memo: &mut HashMap<u64, usize>) -> usize {
+    if let Some(n) = memo.get(&id) {
+        return *n;
+    }
+    let Some(set) = doc.rule_sets.iter().find(|s| s.id == id) else {
+        return 0;
+    };
+    let n = match set.element_type {
+        ElementType::Rule => set.policy.len(),
+        ElementType::RuleSet => set.policy.iter().fold(0usize, |acc, c| {
+            acc.saturating_add(expanded_size(doc, *c, memo))
+        }),
+    };
+    memo.insert(id, n);
+    n
+}
+
+/// Levels of rule sets below rule set `id` (memoised; call only on sets without cycles).
+fn height(doc: &ConfigDocument, id: u64, memo: &mut HashMap<u64, usize>) -> usize {
+    if let Some(h) = memo.get(&id) {
+        return *h;
+    }
+    let h = children_sets(doc, id)
+        .into_iter()
+        .map(|c| height(doc, c, memo) + 1)
+        .max()
+        .unwrap_or(0);
+    memo.insert(id, h);
+    h
 }
 
 /// True when rule set `start` is reachable from its own elements.
