@@ -4,6 +4,7 @@ mod hygiene;
 mod oauth;
 mod ops;
 mod paths;
+mod processing;
 mod provider;
 mod proxy;
 mod reserved;
