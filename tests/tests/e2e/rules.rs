@@ -579,3 +579,37 @@ async fn an_unknown_time_zone_is_refused_by_the_compile_step() -> anyhow::Result
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn network_ranges_read_the_client_ip_only_from_trusted_forwarded_headers(
+) -> anyhow::Result<()> {
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let mut toml = base(0, &backend).replace("port = 0", "port = {port}");
+    toml.push_str(&rule(1, "NetworkRange", "cidrNotation = \"10.0.0.0/8\""));
+    toml.push_str(&guarded(1, "/app", &uses(&[1])));
+    let trusted = format!(
+        "{toml}[httpIpSource]\nheaderNameList = [\"X-Forwarded-For\"]\ntrustedProxies = [\"127.0.0.1\"]\n"
+    );
+    let untrusted = format!(
+        "{toml}[httpIpSource]\nheaderNameList = [\"X-Forwarded-For\"]\ntrustedProxies = [\"192.0.2.1\"]\n"
+    );
+    let forwarded = |rig: &Rig| {
+        rig.client
+            .get(rig.url("/app/x"))
+            .header("x-forwarded-for", "10.1.2.3")
+    };
+    let rig = Rig::start(trusted).await?;
+    assert_eq!(
+        rig.status(forwarded(&rig)).await?,
+        200,
+        "believed from a trusted proxy"
+    );
+    assert_eq!(rig.get("/app/x").await?, 403);
+    let rig = Rig::start(untrusted).await?;
+    assert_eq!(
+        rig.status(forwarded(&rig)).await?,
+        403,
+        "an untrusted peer cannot choose its address"
+    );
+    Ok(())
+}
