@@ -1,39 +1,37 @@
-//! The admin listener. This build serves the heartbeat and `/pa-admin-api/v3/version`; the full
-//! admin API arrives with its own issue.
+//! The admin listener: the heartbeat, then the admin API router (`/pa-admin-api/v3`, its
+//! OpenAPI document and Swagger UI).
 
 use std::sync::Arc;
 
 use gatehouse_gateway::listener::Handler;
-use gatehouse_gateway::pipeline::respond::{self, full, PipelineError};
+use gatehouse_gateway::pipeline::respond::{self, PipelineError};
+use gatehouse_gateway::upstream::BoxError;
 use gatehouse_gateway::Engine;
-use http::header::CONTENT_TYPE;
-use http::{HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+
+use crate::api::{self, AdminApi};
 
 /// The admin listener's request handler.
-pub fn handler(engine: Arc<Engine>) -> Handler {
-    Arc::new(move |_conn, req| {
+pub fn handler(engine: Arc<Engine>, api: Arc<AdminApi>, body_limit: usize) -> Handler {
+    let router = api::router(api, body_limit);
+    Arc::new(move |conn, req| {
         let engine = engine.clone();
+        let router = router.clone();
         Box::pin(async move {
-            let id = engine.ids.next();
-            let html = respond::wants_html(req.headers());
-            let result = match req.uri().path() {
-                "/pa/heartbeat.ping" => gatehouse_gateway::reserved::heartbeat(
+            if req.uri().path() == "/pa/heartbeat.ping" {
+                let id = engine.ids.next();
+                let html = respond::wants_html(req.headers());
+                return gatehouse_gateway::reserved::heartbeat(
                     &engine,
                     engine.snapshots.load().as_deref(),
-                ),
-                "/pa-admin-api/v3/version" => Ok(version()),
-                _ => Err(PipelineError::NoEndpoint),
-            };
-            result.unwrap_or_else(|e| respond::error_response(&e, &id, html, &Default::default()))
+                )
+                .unwrap_or_else(|e: PipelineError| {
+                    respond::error_response(&e, &id, html, &Default::default())
+                });
+            }
+            api::serve(router, conn, req)
+                .await
+                .map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
         })
     })
-}
-
-fn version() -> Response<gatehouse_gateway::upstream::GatewayBody> {
-    let body = serde_json::json!({ "version": env!("CARGO_PKG_VERSION") }).to_string();
-    let mut resp = Response::new(full(body));
-    *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    resp
 }

@@ -2,6 +2,7 @@
 //! a node in any mode. The `gatehouse` binary is a thin command line over [`node::run`].
 
 pub mod admin_http;
+pub mod api;
 pub mod authtoken_keys;
 pub mod cli;
 pub mod echo;

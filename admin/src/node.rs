@@ -85,16 +85,31 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
             file: "stored configuration".into(),
             details: p.to_string(),
         })?;
+    let mut store = store;
+    if let Some(password) = crate::api::users::ensure_initial_admin(
+        &store,
+        &props.data_dir,
+        props.admin_initial_password.as_deref(),
+    )? {
+        println!(
+            "gatehouse: initial password of admin user '{}': {password} (also in {})",
+            crate::api::users::INITIAL_USER,
+            props.data_dir.join("initial-admin-password").display()
+        );
+    }
+    crate::authtoken_keys::install(&mut store, &engine)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if props.mode == Mode::Standalone && props.engine_enabled {
         tasks.push(start_engine(&props, &store, &engine, stop_rx.clone()).await?);
     }
-    tasks.push(start_admin(&props, &store, &engine, stop_rx.clone()).await?);
-    tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);
-    let mut store = store;
-    crate::authtoken_keys::install(&mut store, &engine)?;
+    for name in keys::LISTENER_KEYS {
+        keys::ensure(&store, name)?;
+    }
+    let admin_pair = keys::ensure(&store, "ADMIN")?;
     let store = Arc::new(std::sync::Mutex::new(store));
+    tasks.push(start_admin(&props, admin_pair, &store, &engine, stop_rx.clone()).await?);
+    tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);
     tasks.push(tokio::spawn(crate::authtoken_keys::keep_rolled(
         store.clone(),
         engine.clone(),
@@ -187,14 +202,11 @@ async fn start_engine(
 
 async fn start_admin(
     props: &RunProperties,
-    store: &Store,
+    pair: crate::store::StoredKeyPair,
+    store: &Arc<std::sync::Mutex<Store>>,
     engine: &Arc<Engine>,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, NodeError> {
-    for name in keys::LISTENER_KEYS {
-        keys::ensure(store, name)?;
-    }
-    let pair = keys::ensure(store, "ADMIN")?;
     let resolver = CertResolver::new(tls::certified_key(&pair.cert_pem, &pair.key_pem)?);
     let protocols = props
         .raw
@@ -211,8 +223,42 @@ async fn start_admin(
         grace: GRACE,
         engine: None,
     };
-    let handler = crate::admin_http::handler(engine.clone());
+    let api = Arc::new(crate::api::AdminApi {
+        engine: engine.clone(),
+        store: store.clone(),
+        writes: tokio::sync::Mutex::new(()),
+        audit: crate::api::audit::AuditLog::new(props.data_dir.join("log").join("admin-audit.log")),
+        lockout: admin_lockout(props),
+    });
+    let handler = crate::admin_http::handler(engine.clone(), api, admin_body_limit(props));
     Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))
+}
+
+/// `account.locking.max.consecutive.failures` / `account.locking.max.lockout.period` (minutes).
+fn admin_lockout(props: &RunProperties) -> crate::api::Lockout {
+    let number = |key: &str, default: u64| {
+        props
+            .raw
+            .get(key)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    crate::api::Lockout {
+        max_failures: u32::try_from(number("account.locking.max.consecutive.failures", 3))
+            .unwrap_or(3)
+            .max(1),
+        period: Duration::from_secs(number("account.locking.max.lockout.period", 1) * 60),
+    }
+}
+
+/// `admin.max.request.bodylength` (MB) in bytes.
+fn admin_body_limit(props: &RunProperties) -> usize {
+    let mb = props
+        .raw
+        .get("admin.max.request.bodylength")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(15);
+    mb.saturating_mul(1024 * 1024)
 }
 
 /// SIGHUP re-reads `pa.startup.config`: a valid document becomes a new revision and is applied

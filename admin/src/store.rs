@@ -6,6 +6,10 @@ use std::path::Path;
 use gatehouse_model::ConfigDocument;
 use rusqlite::{params, Connection, OptionalExtension};
 
+mod users;
+
+pub use users::UserRow;
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,6 +25,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Something other than SQLite failed while preparing a write.
+    #[error("store: {0}")]
+    Internal(String),
     /// A document could not be serialised.
     #[error("store: cannot serialise configuration: {0}")]
     Serialise(#[source] serde_json::Error),
@@ -47,6 +54,15 @@ const MIGRATIONS: &[&str] = &[
         key_pem TEXT NOT NULL,
         created_at INTEGER NOT NULL,
         PRIMARY KEY (purpose, kid)
+    );",
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
     );",
 ];
 
@@ -76,7 +92,21 @@ pub struct Store {
     conn: Connection,
 }
 
-fn now_ms() -> i64 {
+/// One configuration revision's record (without the document).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevisionInfo {
+    /// Revision number.
+    pub revision: u64,
+    /// When it was stored (Unix milliseconds).
+    pub created_at: i64,
+    /// Who made it (`startup`, a user name, a token subject).
+    pub author: String,
+    /// What it was (`PUT /sites/1`, `pa.startup.config …`).
+    pub summary: String,
+}
+
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -207,6 +237,42 @@ impl Store {
         let revision = u64::try_from(tx.last_insert_rowid()).unwrap_or(0);
         tx.commit()?;
         Ok(revision)
+    }
+}
+
+impl Store {
+    /// Revisions, newest first, at most `limit`.
+    pub fn revisions(&self, limit: u32) -> Result<Vec<RevisionInfo>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT revision, created_at, author, summary FROM config_revisions \
+             ORDER BY revision DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(RevisionInfo {
+                revision: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                created_at: r.get(1)?,
+                author: r.get(2)?,
+                summary: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The document of one revision.
+    pub fn config_at(&self, revision: u64) -> Result<Option<ConfigDocument>, StoreError> {
+        let rev = i64::try_from(revision).unwrap_or(i64::MAX);
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT document FROM config_revisions WHERE revision = ?1",
+                [rev],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t).map_err(|source| StoreError::Corrupt { revision, source })
+        })
+        .transpose()
     }
 }
 

@@ -7,7 +7,7 @@ use crate::objects::{
 };
 
 /// The reserved path singleton (`/applications/reserved`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReservedApplication {
     /// Root of the engine's own endpoints.
@@ -30,7 +30,7 @@ impl Default for ReservedApplication {
 }
 
 /// Content type of gateway-made error pages.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ErrorContentType {
     /// Follow the request's `Accept` (HTML for browsers, JSON for APIs).
@@ -45,7 +45,7 @@ pub enum ErrorContentType {
 }
 
 /// Unknown-resource answer (`/unknownResources/settings`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UnknownResources {
     /// Status code (403 by default).
@@ -76,7 +76,7 @@ impl Default for UnknownResources {
 }
 
 /// Which value of a list header to use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ListValueLocation {
     /// The first (left-most) value.
@@ -87,7 +87,7 @@ pub enum ListValueLocation {
 }
 
 /// Client-IP source (`/httpConfig/request/ipSource`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpSource {
     /// Headers to read the client IP from, in order (empty: the peer address).
@@ -105,7 +105,7 @@ pub struct IpSource {
 }
 
 /// Host source (`/httpConfig/request/hostSource`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostSource {
     /// Headers giving the original host, before `Host` (empty: `Host` only).
@@ -117,7 +117,7 @@ pub struct HostSource {
 }
 
 /// Protocol source (`/httpConfig/request/protocolSource`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProtocolSource {
     /// Header giving the original scheme (unset: the listener's).
@@ -130,7 +130,7 @@ fn yes() -> bool {
 }
 
 /// The whole runtime configuration, as exported and as written in the startup TOML.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigDocument {
     /// Engine listeners.

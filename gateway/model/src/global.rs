@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::objects::AuditLevel;
 
 /// A path pattern every application serves without authentication or access control.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GlobalUnprotectedResource {
     /// Object id (a string).
@@ -28,7 +28,7 @@ pub struct GlobalUnprotectedResource {
 }
 
 /// A host and port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostPort {
     /// Host name (lower-case match).
@@ -38,7 +38,7 @@ pub struct HostPort {
 }
 
 /// The redirect target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RedirectTarget {
     /// Host name.
@@ -51,7 +51,7 @@ pub struct RedirectTarget {
 }
 
 /// Every request to `source` is redirected to the same path and query on `target`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostRedirect {
     /// Object id (a string).

@@ -14,7 +14,7 @@ pub const SUPPORTED_ALGORITHMS: &[&str] = &[
 ];
 
 /// The OpenID provider (singleton `oidcProvider`): where discovery starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OidcProvider {
     /// Issuer; metadata comes from `<issuer>/.well-known/openid-configuration` and its `issuer`
@@ -35,7 +35,7 @@ pub struct OidcProvider {
 }
 
 /// A name/value query parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueryParameter {
     /// Parameter name.
@@ -45,7 +45,7 @@ pub struct QueryParameter {
 }
 
 /// How Gatehouse authenticates to the introspection endpoint.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClientAuthMethod {
     /// HTTP Basic with the client id and secret (RFC 6749 §2.3.1).
@@ -56,7 +56,7 @@ pub enum ClientAuthMethod {
 }
 
 /// Client credentials for the authorization server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientCredentials {
     /// Client id.
@@ -70,7 +70,7 @@ pub struct ClientCredentials {
 
 /// The authorization server (singleton `oauthAuthServer`): RFC 7662 introspection for
 /// applications with `accessValidatorId = 1`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthServer {
     /// Introspection endpoint; default: the provider's discovered `introspection_endpoint`.
@@ -96,7 +96,7 @@ pub struct AuthServer {
 }
 
 /// The only validator type: JWTs verified locally against a JSON Web Key Set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ValidatorType {
     /// Keys from a JWKS URL.
     #[default]
@@ -104,7 +104,7 @@ pub enum ValidatorType {
 }
 
 /// An access token validator (`/accessTokenValidators`); ids start at 2 (1 is introspection).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessTokenValidator {
     /// Object id (> 1).
@@ -119,7 +119,7 @@ pub struct AccessTokenValidator {
 }
 
 /// Settings of a `JwksEndpoint` validator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JwksValidatorConfig {
     /// An `https://`/`http://` URL, or a path on the provider's issuer; default: the provider's

@@ -10,7 +10,7 @@ fn minus_one() -> i64 {
 }
 
 /// An engine listener: a port the engine serves (`/engineListeners`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EngineListener {
     /// Object id.
@@ -28,7 +28,7 @@ pub struct EngineListener {
 }
 
 /// A virtual host (`/virtualhosts`): `host` is exact, `*.domain` or `*`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualHost {
     /// Object id.
@@ -46,7 +46,7 @@ pub struct VirtualHost {
 }
 
 /// Availability settings of a site (PingAccess's on-demand availability profile).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Availability {
     /// Connect timeout, ms.
@@ -98,7 +98,7 @@ impl Default for Availability {
 }
 
 /// How a site spreads requests over its targets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum LoadBalancingType {
     /// First available target, in order; the next one only when it fails.
     #[default]
@@ -108,7 +108,7 @@ pub enum LoadBalancingType {
 }
 
 /// Load-balancing strategy of a site.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoadBalancing {
     /// Strategy.
@@ -129,7 +129,7 @@ impl LoadBalancing {
 }
 
 /// A backend (`/sites`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Site {
     /// Object id.
@@ -174,7 +174,9 @@ pub struct Site {
 }
 
 /// Application type.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub enum ApplicationType {
     /// Browser application (web session).
     #[default]
@@ -187,7 +189,7 @@ pub enum ApplicationType {
 }
 
 /// A reference from a policy to a rule or rule set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyItem {
     /// `Rule` or `RuleSet`.
@@ -198,7 +200,7 @@ pub struct PolicyItem {
 }
 
 /// Web and API policies.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
     /// Rules for web requests.
@@ -217,7 +219,7 @@ impl Policy {
 }
 
 /// Identity mapping per request kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityMappingIds {
     /// Mapping for web requests (0: none).
@@ -229,7 +231,7 @@ pub struct IdentityMappingIds {
 }
 
 /// An application (`/applications`): a context root on virtual hosts, proxied to a site.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Application {
     /// Object id.
@@ -293,7 +295,7 @@ pub struct Application {
 }
 
 /// Path pattern kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum PatternType {
     /// `*` matches any run of characters.
@@ -304,7 +306,7 @@ pub enum PatternType {
 }
 
 /// A resource path pattern, relative to the context root.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PathPattern {
     /// Pattern kind.
@@ -315,7 +317,7 @@ pub struct PathPattern {
 }
 
 /// Audit level of a resource.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AuditLevel {
     /// Requests are written to the access log.
@@ -326,7 +328,7 @@ pub enum AuditLevel {
 }
 
 /// A resource of an application (`/applications/{id}/resources`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resource {
     /// Object id.
@@ -383,7 +385,7 @@ impl Resource {
 }
 
 /// A trusted CA certificate (`/certificates`), PEM text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Certificate {
     /// Object id.
@@ -395,7 +397,7 @@ pub struct Certificate {
 }
 
 /// A group of trusted certificates (`/trustedCertificateGroups`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrustedCertificateGroup {
     /// Object id (1 and 2 are built in).

@@ -24,7 +24,7 @@ pub use request::{
 pub use traffic::{CorsRule, Granularity, RateLimitRule, RedirectRule, RejectionRule};
 
 /// A rule as stored and exported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
     /// Object id.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::traffic::{default_redirect_code, redirect_url_problem, REDIRECT_CODES};
 
 /// How a rule set combines its elements.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SuccessCriteria {
     /// Every element must pass (stops at the first failure).
     #[default]
@@ -16,7 +16,7 @@ pub enum SuccessCriteria {
 }
 
 /// What a rule set's `policy` lists.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum ElementType {
     /// Rule ids.
     #[default]
@@ -26,7 +26,7 @@ pub enum ElementType {
 }
 
 /// A rule set as stored and exported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleSet {
     /// Object id.
@@ -45,7 +45,7 @@ pub struct RuleSet {
 }
 
 /// A rejection handler as stored and exported: `type` is `ErrorTemplate` or `Redirect`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RejectionHandler {
     /// Object id.

@@ -1,0 +1,227 @@
+//! Admin API authentication and roles: `X-XSRF-Header` on every call, HTTP Basic against the
+//! admin users (Argon2id hashes, lockout after consecutive failures), and the two roles:
+//! `ADMINISTRATOR` (everything) and `AUDITOR` (reads only, no export).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::http::{HeaderMap, Method};
+use base64::Engine as _;
+
+use super::error::ApiError;
+use crate::store::{now_ms, Store};
+
+/// Header every call must carry (any value), as in PingAccess.
+pub const XSRF_HEADER: &str = "x-xsrf-header";
+
+/// What a caller may do.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    /// Everything.
+    Administrator,
+    /// Reads, without export.
+    Auditor,
+}
+
+impl Role {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Administrator => "ADMINISTRATOR",
+            Self::Auditor => "AUDITOR",
+        }
+    }
+
+    /// From the stored text (unknown → auditor, the lesser role).
+    pub fn parse(text: &str) -> Self {
+        if text == "ADMINISTRATOR" {
+            Self::Administrator
+        } else {
+            Self::Auditor
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// User name (or token subject).
+    pub subject: String,
+    /// Role.
+    pub role: Role,
+    /// `basic` or `bearer`.
+    pub method: &'static str,
+}
+
+/// Basic-auth lockout (`account.locking.*`).
+#[derive(Debug, Clone, Copy)]
+pub struct Lockout {
+    /// Consecutive failures that lock an account.
+    pub max_failures: u32,
+    /// How long it stays locked.
+    pub period: Duration,
+}
+
+/// `403` without `X-XSRF-Header`.
+pub fn check_xsrf(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key(XSRF_HEADER) {
+        Ok(())
+    } else {
+        Err(ApiError::Xsrf)
+    }
+}
+
+/// `user:password` from `Authorization: Basic`.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Authenticates a call with HTTP Basic (Argon2 verification runs off the async workers).
+pub async fn authenticate(
+    headers: &HeaderMap,
+    store: &Arc<Mutex<Store>>,
+    lockout: Lockout,
+) -> Result<Caller, ApiError> {
+    let (user, password) = basic_credentials(headers).ok_or(ApiError::Unauthenticated)?;
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || verify(&store, &user, &password, lockout))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+fn verify(
+    store: &Mutex<Store>,
+    user: &str,
+    password: &str,
+    lockout: Lockout,
+) -> Result<Caller, ApiError> {
+    let row = {
+        let s = store
+            .lock()
+            .map_err(|_| ApiError::Internal("store lock".into()))?;
+        s.user_by_name(user)?
+    };
+    let Some(row) = row else {
+        // Same work as for a real user, so timing does not tell which names exist.
+        let _ = check_password(password, dummy_hash());
+        return Err(ApiError::Unauthenticated);
+    };
+    let now = now_ms();
+    if row.locked_until > now {
+        tracing::warn!(user = %row.username, "admin login refused: account locked");
+        return Err(ApiError::Locked);
+    }
+    let good = check_password(password, &row.password_hash);
+    let s = store
+        .lock()
+        .map_err(|_| ApiError::Internal("store lock".into()))?;
+    if good {
+        s.record_success(row.id)?;
+        Ok(Caller {
+            subject: row.username,
+            role: Role::parse(&row.role),
+            method: "basic",
+        })
+    } else {
+        let until = now + i64::try_from(lockout.period.as_millis()).unwrap_or(i64::MAX);
+        s.record_failure(row.id, lockout.max_failures, until)?;
+        tracing::warn!(user = %row.username, "admin login failed: bad password");
+        Err(ApiError::Unauthenticated)
+    }
+}
+
+/// A hash of a random password, verified against for unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let random: [u8; 16] = rand::random();
+        hash_password(&base64::engine::general_purpose::STANDARD.encode(random)).unwrap_or_default()
+    })
+}
+
+/// True when `password` matches the PHC `hash`.
+pub fn check_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// An Argon2id PHC string for `password` (default parameters, random salt).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let random: [u8; 16] = rand::random();
+    let salt = SaltString::encode_b64(&random)
+        .map_err(|e| ApiError::Internal(format!("password salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))
+}
+
+/// Role check: auditors read (`GET`/`HEAD`), except the export; administrators do anything.
+pub fn authorize(caller: &Caller, method: &Method, path: &str) -> Result<(), ApiError> {
+    let read = method == Method::GET || method == Method::HEAD;
+    match caller.role {
+        Role::Administrator => Ok(()),
+        Role::Auditor if read && !path.ends_with("/config/export") => Ok(()),
+        Role::Auditor => Err(ApiError::Forbidden),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(check_password("correct horse", &hash));
+        assert!(!check_password("wrong", &hash));
+        assert!(dummy_hash().starts_with("$argon2id$"));
+    }
+
+    #[test]
+    fn basic_credentials_parse() {
+        let mut h = HeaderMap::new();
+        let v = base64::engine::general_purpose::STANDARD.encode("Administrator:pa:ss");
+        h.insert("authorization", format!("Basic {v}").parse().unwrap());
+        assert_eq!(
+            basic_credentials(&h),
+            Some(("Administrator".into(), "pa:ss".into()))
+        );
+    }
+
+    #[test]
+    fn auditors_only_read_and_never_export() {
+        let auditor = Caller {
+            subject: "a".into(),
+            role: Role::Auditor,
+            method: "basic",
+        };
+        assert!(authorize(&auditor, &Method::GET, "/pa-admin-api/v3/sites").is_ok());
+        assert!(authorize(&auditor, &Method::POST, "/pa-admin-api/v3/sites").is_err());
+        assert!(authorize(&auditor, &Method::GET, "/pa-admin-api/v3/config/export").is_err());
+    }
+}

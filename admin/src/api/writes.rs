@@ -1,0 +1,84 @@
+//! The one write path of the admin API: changes are serialised, applied to a copy of the current
+//! document, compiled with the engine's own compile step, stored as a new revision, then swapped
+//! into the engine. A change that does not compile is refused with every problem and nothing is
+//! stored or applied.
+
+use gatehouse_model::ConfigDocument;
+use serde_json::Value;
+
+use super::error::{ApiError, Invalid};
+use super::{AdminApi, Caller};
+
+/// A change that was stored and applied.
+#[derive(Debug)]
+pub struct Applied<T> {
+    /// What the change returns (the created or replaced object, …).
+    pub value: T,
+    /// The revision it created.
+    pub revision: u64,
+}
+
+/// The current document (the one the engine serves) as JSON.
+pub fn current_json(api: &AdminApi) -> Result<Value, ApiError> {
+    let doc = current(api);
+    serde_json::to_value(doc.as_ref()).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The current document.
+pub fn current(api: &AdminApi) -> std::sync::Arc<ConfigDocument> {
+    api.engine
+        .snapshots
+        .load()
+        .map(|s| s.doc.clone())
+        .unwrap_or_default()
+}
+
+/// Applies `mutate` to the current document (as JSON) and, if the result compiles, stores and
+/// applies it. `object` names the submitted object (`sites[2]`) so its problems are listed per
+/// field; `mutate` returns it along with the value to answer.
+pub async fn change<T, F>(
+    api: &AdminApi,
+    caller: &Caller,
+    summary: String,
+    mutate: F,
+) -> Result<Applied<T>, ApiError>
+where
+    F: FnOnce(&mut Value) -> Result<(T, Option<String>), ApiError>,
+{
+    let _serial = api.writes.lock().await;
+    let mut json = current_json(api)?;
+    let (value, object) = mutate(&mut json)?;
+    let doc: ConfigDocument = serde_json::from_value(json)
+        .map_err(|e| Invalid::flash(format!("invalid configuration: {e}")))?;
+    let revision = store_and_apply(api, doc, &caller.subject, summary, object.as_deref()).await?;
+    Ok(Applied { value, revision })
+}
+
+/// Compiles, stores and applies a whole document.
+pub async fn store_and_apply(
+    api: &AdminApi,
+    doc: ConfigDocument,
+    author: &str,
+    summary: String,
+    object: Option<&str>,
+) -> Result<u64, ApiError> {
+    let previous = api.engine.snapshots.load();
+    gatehouse_gateway::snapshot::compile(doc.clone(), 0, previous.as_deref(), None)
+        .map_err(|p| Invalid::from_problems(&p, object))?;
+    let store = api.store.clone();
+    let author = author.to_string();
+    let to_store = doc.clone();
+    let revision = tokio::task::spawn_blocking(move || {
+        let s = store
+            .lock()
+            .map_err(|_| ApiError::Internal("store lock".into()))?;
+        Ok::<_, ApiError>(s.save_config(&to_store, &author, &summary)?)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    api.engine.apply(doc, revision).map_err(|p| {
+        ApiError::Internal(format!("revision {revision} stored but not applied: {p}"))
+    })?;
+    tracing::info!(revision, "configuration changed through the admin API");
+    Ok(revision)
+}
