@@ -46,6 +46,8 @@ pub struct AdminApi {
     pub audit: AuditLog,
     /// Basic-auth lockout.
     pub lockout: Lockout,
+    /// Recently verified logins.
+    pub logins: Arc<auth::VerifiedLogins>,
 }
 
 /// The revision a call created, for the audit log.
@@ -92,7 +94,7 @@ async fn guard(State(api): Api, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let outcome = async {
         auth::check_xsrf(&headers)?;
-        let caller = auth::authenticate(&headers, &api.store, api.lockout).await?;
+        let caller = auth::authenticate(&headers, &api.store, api.lockout, &api.logins).await?;
         auth::authorize(&caller, &method, &path)?;
         Ok::<_, ApiError>(caller)
     }

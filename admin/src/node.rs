@@ -229,6 +229,7 @@ async fn start_admin(
         writes: tokio::sync::Mutex::new(()),
         audit: crate::api::audit::AuditLog::new(props.data_dir.join("log").join("admin-audit.log")),
         lockout: admin_lockout(props),
+        logins: Default::default(),
     });
     let handler = crate::admin_http::handler(engine.clone(), api, admin_body_limit(props));
     Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))

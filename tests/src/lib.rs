@@ -4,6 +4,7 @@
 //! Tests live in `tests/tests/*.rs`; they start a [`node::Node`] from a TOML configuration,
 //! backends from [`backend::Backend`], and talk to them with [`client`] helpers.
 
+pub mod admin;
 pub mod backend;
 pub mod client;
 pub mod config;

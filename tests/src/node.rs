@@ -29,9 +29,29 @@ pub struct NodeBuilder {
     env: Vec<(String, String)>,
 }
 
+fn launch(
+    dir: &std::path::Path,
+    stdout: std::fs::File,
+    stderr: std::fs::File,
+    env: &[(String, String)],
+) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(binary());
+    cmd.arg("--properties")
+        .arg(dir.join("run.properties"))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Ok(cmd.spawn()?)
+}
+
 /// A running (or exited) node process.
 pub struct Node {
     child: Child,
+    env: Vec<(String, String)>,
     /// Temporary directory holding run.properties, the TOML, data and logs.
     pub dir: tempfile::TempDir,
     /// Admin port.
@@ -78,22 +98,13 @@ impl NodeBuilder {
         std::fs::write(dir.path().join("run.properties"), props)?;
         let stdout = std::fs::File::create(dir.path().join("stdout.log"))?;
         let stderr = std::fs::File::create(dir.path().join("stderr.log"))?;
-        let mut cmd = Command::new(binary());
-        cmd.arg("--properties")
-            .arg(dir.path().join("run.properties"))
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn()?;
+        let child = launch(dir.path(), stdout, stderr, &self.env)?;
         Ok(Node {
             child,
             dir,
             admin_port,
             management_port,
+            env: self.env,
         })
     }
 
@@ -130,6 +141,36 @@ impl Node {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Kills the process with SIGKILL (no chance to clean up) and waits for it to be gone.
+    pub async fn kill_hard(&mut self) -> anyhow::Result<()> {
+        self.child.start_kill()?;
+        self.child.wait().await?;
+        Ok(())
+    }
+
+    /// Starts the node again on the same directory (store, run.properties, TOML) and waits
+    /// until it is ready. Logs are appended.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join(name))
+        };
+        self.child = launch(
+            self.dir.path(),
+            open("stdout.log")?,
+            open("stderr.log")?,
+            &self.env,
+        )?;
+        self.wait_ready().await
+    }
+
+    /// `https://127.0.0.1:<admin port>`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.admin_port)
     }
 
     /// The process id.

@@ -94,17 +94,69 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
+/// Credentials verified in the last minute, keyed by a keyed hash of user and password (never
+/// the password itself), so automation does not pay an Argon2 verification per call. Emptied
+/// whenever a password changes or an account locks.
+#[derive(Debug)]
+pub struct VerifiedLogins {
+    key: [u8; 32],
+    cache: moka::sync::Cache<[u8; 32], Caller>,
+}
+
+impl Default for VerifiedLogins {
+    fn default() -> Self {
+        Self {
+            key: rand::random(),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(1024)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+}
+
+impl VerifiedLogins {
+    fn key_of(&self, user: &str, password: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(self.key);
+        h.update(user.to_ascii_lowercase().as_bytes());
+        h.update([0]);
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Forgets every verified login (a password changed, an account locked).
+    pub fn clear(&self) {
+        self.cache.invalidate_all();
+    }
+}
+
 /// Authenticates a call with HTTP Basic (Argon2 verification runs off the async workers).
 pub async fn authenticate(
     headers: &HeaderMap,
     store: &Arc<Mutex<Store>>,
     lockout: Lockout,
+    logins: &Arc<VerifiedLogins>,
 ) -> Result<Caller, ApiError> {
     let (user, password) = basic_credentials(headers).ok_or(ApiError::Unauthenticated)?;
+    let key = logins.key_of(&user, &password);
+    if let Some(caller) = logins.cache.get(&key) {
+        return Ok(caller);
+    }
     let store = store.clone();
-    tokio::task::spawn_blocking(move || verify(&store, &user, &password, lockout))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+    let cache = logins.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = verify(&store, &user, &password, lockout);
+        match &result {
+            Ok(caller) => cache.cache.insert(key, caller.clone()),
+            Err(ApiError::Locked) => cache.clear(),
+            Err(_) => {}
+        }
+        result
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 fn verify(
@@ -144,7 +196,12 @@ fn verify(
         let until = now + i64::try_from(lockout.period.as_millis()).unwrap_or(i64::MAX);
         s.record_failure(row.id, lockout.max_failures, until)?;
         tracing::warn!(user = %row.username, "admin login failed: bad password");
-        Err(ApiError::Unauthenticated)
+        let locked = s.user(row.id)?.is_some_and(|u| u.locked_until > now);
+        Err(if locked {
+            ApiError::Locked
+        } else {
+            ApiError::Unauthenticated
+        })
     }
 }
 

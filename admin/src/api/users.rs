@@ -200,6 +200,7 @@ pub async fn set_password(
     }
     let hash = hash_blocking(change.new_password).await?;
     with_store(&api.store, |s| s.set_password(id, &hash))?;
+    api.logins.clear();
     Ok(())
 }
 

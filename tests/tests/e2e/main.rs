@@ -1,5 +1,6 @@
 //! End-to-end tests of the node as a real process (one test binary, one module per area).
 
+mod admin_api;
 mod hygiene;
 mod oauth;
 mod ops;

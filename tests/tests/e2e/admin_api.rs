@@ -1,0 +1,507 @@
+//! The admin API over real HTTPS: authentication (XSRF header, Basic, lockout, roles), CRUD
+//! round trips, `422` payloads and reference checks, live apply under load, the audit log,
+//! export/import, and crash safety (SIGKILL during writes loses no acknowledged change).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_tests::admin::AdminClient;
+use gatehouse_tests::backend::{Backend, Behavior};
+use gatehouse_tests::node::Node;
+use gatehouse_tests::{config, free_port, wait};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "admin-password-for-tests";
+
+async fn node(toml: Option<String>) -> anyhow::Result<(Node, AdminClient)> {
+    let mut b = Node::builder()
+        .prop("admin.initial.password", PASSWORD)
+        .prop("account.locking.max.consecutive.failures", 3);
+    match toml {
+        Some(t) => b = b.toml(t),
+        // The embedded default listens on 3000; these nodes need no engine listener.
+        None => b = b.prop("engine.http.enabled", "false"),
+    }
+    let node = b.start().await?;
+    let api = AdminClient::new(node.admin_port, "Administrator", PASSWORD);
+    Ok((node, api))
+}
+
+#[tokio::test]
+async fn authentication_xsrf_lockout_and_roles() -> anyhow::Result<()> {
+    let (node, api) = node(None).await?;
+    let http = gatehouse_tests::client::https(&[]);
+    let url = node.admin_url("/pa-admin-api/v3/sites");
+
+    let no_xsrf = http
+        .get(&url)
+        .basic_auth("Administrator", Some(PASSWORD))
+        .send()
+        .await?;
+    assert_eq!(no_xsrf.status(), 403, "X-XSRF-Header is required");
+    let anonymous = http.get(&url).header("X-XSRF-Header", "x").send().await?;
+    assert_eq!(anonymous.status(), 401);
+    assert!(anonymous.headers()["www-authenticate"]
+        .to_str()?
+        .starts_with("Basic"));
+    assert_eq!(api.get("/sites").await?.0, 200);
+
+    // An auditor reads, but cannot change anything or export.
+    let (status, user) = api
+        .post(
+            "/users",
+            &json!({"username": "audrey", "password": "auditor-password", "role": "AUDITOR"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{user}");
+    assert!(user.get("password").is_none() && user.get("passwordHash").is_none());
+    let auditor = api.as_user("audrey", "auditor-password");
+    assert_eq!(auditor.get("/sites").await?.0, 200);
+    assert_eq!(
+        auditor
+            .post("/sites", &json!({"name": "s", "targets": ["127.0.0.1:1"]}))
+            .await?
+            .0,
+        403
+    );
+    assert_eq!(auditor.get("/config/export").await?.0, 403);
+    let (status, body) = api
+        .post(
+            "/users",
+            &json!({"username": "short", "password": "x", "role": "AUDITOR"}),
+        )
+        .await?;
+    assert_eq!(status, 422);
+    assert!(body["form"]["password"].is_array(), "{body}");
+
+    // Three bad passwords lock the account; then even the right one is refused.
+    let wrong = auditor.as_user("audrey", "not-the-password");
+    for _ in 0..3 {
+        assert_eq!(wrong.get("/sites").await?.0, 401);
+    }
+    assert_eq!(auditor.get("/sites").await?.0, 401, "locked");
+    assert_eq!(
+        api.get("/sites").await?.0,
+        200,
+        "other users are not affected"
+    );
+    let (_, users) = api.get("/users").await?;
+    let audrey = users["items"]
+        .as_array()
+        .and_then(|l| l.iter().find(|u| u["username"] == "audrey"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(audrey["locked"], true, "{users}");
+
+    // An administrator resets the password, which also unlocks.
+    let id = audrey["id"].as_u64().unwrap_or(0);
+    let (status, _) = api
+        .put(
+            &format!("/users/{id}/password"),
+            &json!({"newPassword": "auditor-password-2"}),
+        )
+        .await?;
+    assert_eq!(status, 204);
+    assert_eq!(
+        api.as_user("audrey", "auditor-password-2")
+            .get("/sites")
+            .await?
+            .0,
+        200
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn crud_round_trips_with_lists_422_payloads_and_reference_checks() -> anyhow::Result<()> {
+    let (_node, api) = node(None).await?;
+    // Create with a client-supplied id, and with the next free one.
+    let (status, site) = api
+        .post(
+            "/sites",
+            &json!({"id": 7, "name": "orders", "targets": ["127.0.0.1:8081"]}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{site}");
+    assert_eq!(site["id"], 7);
+    let (_, second) = api
+        .post(
+            "/sites",
+            &json!({"name": "billing", "targets": ["127.0.0.1:8082"]}),
+        )
+        .await?;
+    assert_eq!(second["id"], 8);
+    let (status, dup) = api
+        .post(
+            "/sites",
+            &json!({"id": 7, "name": "x", "targets": ["127.0.0.1:1"]}),
+        )
+        .await?;
+    assert_eq!(status, 422);
+    assert!(dup["form"]["id"].is_array(), "{dup}");
+
+    // Read back with defaults filled in; list with filter, sort and paging.
+    let (status, read) = api.get("/sites/7").await?;
+    assert_eq!(status, 200);
+    assert_eq!(read["name"], "orders");
+    assert!(read["availability"]["connectTimeout"].is_number(), "{read}");
+    let (_, page) = api
+        .get("/sites?sortKey=name&order=ASC&numberPerPage=1&page=2")
+        .await?;
+    assert_eq!(page["items"][0]["name"], "orders", "{page}");
+    let (_, filtered) = api.get("/sites?filter=BILL").await?;
+    assert_eq!(filtered["items"].as_array().map(Vec::len), Some(1));
+    let (_, named) = api.get("/sites?name=orders").await?;
+    assert_eq!(named["items"][0]["id"], 7);
+
+    // An application referring to the site, and its resources.
+    let (_, vh) = api
+        .post("/virtualhosts", &json!({"host": "*", "port": 3000}))
+        .await?;
+    let app =
+        json!({"name": "shop", "contextRoot": "/shop", "virtualHostIds": [vh["id"]], "siteId": 7});
+    let (status, created) = api.post("/applications", &app).await?;
+    assert_eq!(status, 200, "{created}");
+    let app_id = created["id"].as_u64().unwrap_or(0);
+    let (_, resources) = api
+        .get(&format!("/applications/{app_id}/resources"))
+        .await?;
+    assert_eq!(
+        resources["items"],
+        json!([]),
+        "the Root Resource stays implicit"
+    );
+    let (status, res) = api
+        .post(
+            &format!("/applications/{app_id}/resources"),
+            &json!({"name": "cart", "pathPatterns": [{"type": "WILDCARD", "pattern": "/cart/*"}]}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["applicationId"], app_id);
+    assert_eq!(
+        api.get(&format!(
+            "/applications/{}/resources/{}",
+            app_id + 1,
+            res["id"]
+        ))
+        .await?
+        .0,
+        404
+    );
+
+    // PUT replaces the whole object.
+    let (status, replaced) = api
+        .put(
+            "/sites/8",
+            &json!({"name": "billing-v2", "targets": ["127.0.0.1:9000"]}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(
+        api.get("/sites/8").await?.1["targets"],
+        json!(["127.0.0.1:9000"])
+    );
+    assert_eq!(
+        api.put("/sites/8", &json!({"id": 9, "name": "x", "targets": []}))
+            .await?
+            .0,
+        422
+    );
+
+    // Every problem is listed, per field for the submitted object.
+    let (status, bad) = api
+        .post(
+            "/applications",
+            &json!({"name": "bad", "contextRoot": "/bad/", "virtualHostIds": [99], "siteId": 42}),
+        )
+        .await?;
+    assert_eq!(status, 422);
+    assert_eq!(bad["flash"].as_array().map(Vec::len), Some(3), "{bad}");
+    for field in ["contextRoot", "virtualHostIds[0]", "siteId"] {
+        assert!(bad["form"][field].is_array(), "{field} in {bad}");
+    }
+    let (status, bad) = api
+        .post("/sites", &json!({"name": "x", "targets": "nope"}))
+        .await?;
+    assert_eq!(status, 422, "{bad}");
+    let (status, _) = api
+        .send(
+            api.request(Method::POST, "/sites")
+                .header("content-type", "application/json")
+                .body("{not json"),
+        )
+        .await?;
+    assert_eq!(status, 422);
+
+    // An object in use cannot be deleted; once free it can.
+    let (status, in_use) = api.delete("/sites/7").await?;
+    assert_eq!(status, 422);
+    assert!(
+        in_use["flash"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("in use")),
+        "{in_use}"
+    );
+    assert_eq!(
+        api.delete(&format!("/applications/{app_id}")).await?.0,
+        422,
+        "its resource still names it"
+    );
+    assert_eq!(
+        api.delete(&format!("/applications/{app_id}/resources/{}", res["id"]))
+            .await?
+            .0,
+        204
+    );
+    assert_eq!(api.delete(&format!("/applications/{app_id}")).await?.0, 204);
+    assert_eq!(api.delete("/sites/7").await?.0, 204);
+    assert_eq!(api.get("/sites/7").await?.0, 404);
+    assert_eq!(api.delete("/sites/7").await?.0, 404);
+
+    // String ids, singletons.
+    let (status, g) = api
+        .post(
+            "/globalUnprotectedResources",
+            &json!({"name": "assets", "wildcardPath": "/static/*"}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{g}");
+    let gid = g["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(
+        api.get(&format!("/globalUnprotectedResources/{gid}"))
+            .await?
+            .1["name"],
+        "assets"
+    );
+    let (status, s) = api
+        .put(
+            "/unknownResources/settings",
+            &json!({"errorStatusCode": 404}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(
+        api.get("/unknownResources/settings").await?.1["errorStatusCode"],
+        404
+    );
+    assert_eq!(api.get("/oidc/provider").await?.0, 404, "not configured");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_application_answers_within_a_second_under_load_with_no_failed_request(
+) -> anyhow::Result<()> {
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let port = free_port();
+    let toml = format!(
+        "{}\n{}\n{}\n{}",
+        config::listener(1, port, false),
+        config::vhost(1, "*", port),
+        config::site(1, &[&backend.target()], ""),
+        config::app(1, "/old", 1, 1, "")
+    );
+    let (_node, api) = node(Some(toml)).await?;
+    let http = reqwest::Client::new();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, stop, ok, failed) = (http.clone(), stop.clone(), ok.clone(), failed.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    match http
+                        .get(format!("http://127.0.0.1:{port}/old/x"))
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    wait::until("load running", Duration::from_secs(10), || async {
+        (ok.load(Ordering::Relaxed) > 20).then_some(())
+    })
+    .await?;
+    let started = Instant::now();
+    let (status, app) = api
+        .post(
+            "/applications",
+            &json!({"name": "new", "contextRoot": "/new", "virtualHostIds": [1], "siteId": 1}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{app}");
+    wait::until(
+        "the new application answers",
+        Duration::from_secs(1),
+        || async {
+            let r = http
+                .get(format!("http://127.0.0.1:{port}/new/x"))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await?;
+    let elapsed = started.elapsed();
+    let before = ok.load(Ordering::Relaxed);
+    wait::until("load continues", Duration::from_secs(10), || async {
+        (ok.load(Ordering::Relaxed) > before + 20).then_some(())
+    })
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        l.await?;
+    }
+    assert!(elapsed < Duration::from_secs(1), "{elapsed:?}");
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "{} ok",
+        ok.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_call_is_audited_and_export_import_round_trips() -> anyhow::Result<()> {
+    let (node, api) = node(None).await?;
+    let (_, rule) = api
+        .post("/rules", &json!({"name": "GET only", "type": "HttpMethod", "configuration": {"methods": ["GET"]}}))
+        .await?;
+    assert_eq!(
+        api.as_user("Administrator", "wrong-password")
+            .get("/rules")
+            .await?
+            .0,
+        401
+    );
+    let (status, first) = api.get("/config/export").await?;
+    assert_eq!(status, 200);
+    assert_eq!(first["data"]["rules"][0]["name"], "GET only");
+
+    // Import → export gives the same document; an invalid import changes nothing.
+    let (status, imported) = api.post("/config/import", &first).await?;
+    assert_eq!(status, 200, "{imported}");
+    let (_, second) = api.get("/config/export").await?;
+    assert_eq!(first, second);
+    let mut broken = first.clone();
+    broken["data"]["applications"] =
+        json!([{"id": 1, "name": "a", "contextRoot": "/a", "virtualHostIds": [1], "siteId": 99}]);
+    let (status, body) = api.post("/config/import", &broken).await?;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        api.get("/config/export").await?.1,
+        first,
+        "nothing of a refused import is kept"
+    );
+
+    // Revisions: list, inspect, restore.
+    let (_, revisions) = api.get("/config/revisions").await?;
+    let newest = revisions["items"][0].clone();
+    assert_eq!(newest["author"], "Administrator", "{revisions}");
+    assert_eq!(newest["summary"], "POST /config/import");
+    let rule_revision = revisions["items"]
+        .as_array()
+        .and_then(|l| l.iter().find(|r| r["summary"] == "POST /rules"))
+        .and_then(|r| r["revision"].as_u64())
+        .unwrap_or(0);
+    assert_eq!(api.delete(&format!("/rules/{}", rule["id"])).await?.0, 204);
+    let (status, _) = api
+        .post(
+            &format!("/config/revisions/{rule_revision}/restore"),
+            &json!({}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        api.get(&format!("/rules/{}", rule["id"])).await?.1["name"],
+        "GET only"
+    );
+
+    // The audit log has a line per call, reads included, and never a password.
+    let log_path = node.dir.path().join("data/log/admin-audit.log");
+    let text = std::fs::read_to_string(&log_path)?;
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines.len(), text.lines().count(), "every line is JSON");
+    let find = |method: &str, path: &str, status: u16| {
+        lines.iter().find(|l| {
+            l["method"] == method
+                && l["path"] == format!("/pa-admin-api/v3{path}")
+                && l["status"] == status
+        })
+    };
+    let created = find("POST", "/rules", 200).cloned().unwrap_or_default();
+    assert_eq!(created["subject"], "Administrator");
+    assert_eq!(created["authMethod"], "basic");
+    assert_eq!(created["client"], "127.0.0.1");
+    assert!(created["revision"].as_u64().is_some(), "{created}");
+    assert!(
+        find("GET", "/config/export", 200).is_some(),
+        "reads are audited"
+    );
+    let refused = find("GET", "/rules", 401).cloned().unwrap_or_default();
+    assert_eq!(refused["subject"], "-");
+    assert!(!text.contains(PASSWORD) && !text.contains("wrong-password"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigkill_during_writes_loses_no_acknowledged_change() -> anyhow::Result<()> {
+    let (mut node, api) = node(None).await?;
+    let mut acknowledged: Vec<u64> = Vec::new();
+    for round in 0..3u64 {
+        let writer = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                for i in 0..1000u64 {
+                    let id = round * 1000 + i + 1;
+                    let body = json!({"id": id, "name": format!("rule {id}"), "type": "HttpMethod", "configuration": {"methods": ["GET"]}});
+                    match api.post("/rules", &body).await {
+                        Ok((s, _)) if s == StatusCode::OK => done.push(id),
+                        _ => break,
+                    }
+                }
+                done
+            })
+        };
+        // Kill once a few writes were acknowledged, while more are in flight.
+        let count_before = acknowledged.len();
+        wait::until("writes acknowledged", Duration::from_secs(30), || async {
+            let (_, rules) = api.get("/rules").await.ok()?;
+            (rules["items"].as_array()?.len() >= count_before + 5).then_some(())
+        })
+        .await?;
+        node.kill_hard().await?;
+        acknowledged.extend(writer.await?);
+        node.restart().await?;
+        let (status, rules) = api.get("/rules").await?;
+        assert_eq!(status, 200);
+        let stored: Vec<u64> = rules["items"]
+            .as_array()
+            .map(|l| l.iter().filter_map(|r| r["id"].as_u64()).collect())
+            .unwrap_or_default();
+        for id in &acknowledged {
+            assert!(
+                stored.contains(id),
+                "round {round}: acknowledged rule {id} lost"
+            );
+        }
+        assert!(
+            stored.len() <= acknowledged.len() + 1,
+            "at most the one unacknowledged write"
+        );
+        acknowledged = stored;
+    }
+    Ok(())
+}
