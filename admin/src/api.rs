@@ -94,7 +94,8 @@ async fn guard(State(api): Api, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let outcome = async {
         auth::check_xsrf(&headers)?;
-        let caller = auth::authenticate(&headers, &api.store, api.lockout, &api.logins).await?;
+        let caller =
+            auth::authenticate(&headers, &api.engine, &api.store, api.lockout, &api.logins).await?;
         auth::authorize(&caller, &method, &path)?;
         Ok::<_, ApiError>(caller)
     }

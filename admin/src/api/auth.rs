@@ -10,6 +10,10 @@ use argon2::Argon2;
 use axum::http::{HeaderMap, Method};
 use base64::Engine as _;
 
+use gatehouse_gateway::oauth::cache::TokenCache;
+use gatehouse_gateway::policy::claims::has_scopes;
+use gatehouse_gateway::Engine;
+
 use super::error::ApiError;
 use crate::store::{now_ms, Store};
 
@@ -132,13 +136,18 @@ impl VerifiedLogins {
     }
 }
 
-/// Authenticates a call with HTTP Basic (Argon2 verification runs off the async workers).
+/// Authenticates a call: a bearer token when one is sent (and `/auth/oauth` is enabled), else
+/// HTTP Basic (Argon2 verification runs off the async workers).
 pub async fn authenticate(
     headers: &HeaderMap,
+    engine: &Engine,
     store: &Arc<Mutex<Store>>,
     lockout: Lockout,
     logins: &Arc<VerifiedLogins>,
 ) -> Result<Caller, ApiError> {
+    if let Some(token) = gatehouse_gateway::oauth::bearer_token(headers) {
+        return authenticate_bearer(engine, token).await;
+    }
     let (user, password) = basic_credentials(headers).ok_or(ApiError::Unauthenticated)?;
     let key = logins.key_of(&user, &password);
     if let Some(caller) = logins.cache.get(&key) {
@@ -157,6 +166,69 @@ pub async fn authenticate(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// A bearer token, validated like an API application's (same validators, same verified-token
+/// cache), then the required scope and the role claim.
+async fn authenticate_bearer(engine: &Engine, token: &str) -> Result<Caller, ApiError> {
+    let snap = engine.snapshots.load().ok_or(ApiError::Unauthenticated)?;
+    let settings = &snap.doc.admin_o_auth;
+    if !settings.enabled {
+        return Err(ApiError::Unauthenticated);
+    }
+    let Some(validator) = snap.validators.get(settings.access_validator_id) else {
+        tracing::error!("admin bearer token refused: adminOAuth names no usable validator");
+        return Err(ApiError::Unauthenticated);
+    };
+    let key = TokenCache::key(validator.instance(), token);
+    let verify = async {
+        let mut identity = validator.validate(token).await?;
+        identity.cache_key = key;
+        Ok(identity)
+    };
+    let identity = if validator.caches() {
+        engine.tokens.get_or_verify(key, verify).await
+    } else {
+        verify.await.map(Arc::new)
+    }
+    .map_err(|e| {
+        tracing::info!("admin bearer token refused: {e}");
+        ApiError::Unauthenticated
+    })?;
+    let claims = identity.claims.as_ref();
+    if !has_scopes(claims, std::slice::from_ref(&settings.required_scope)) {
+        return Err(ApiError::Forbidden);
+    }
+    let values = claim_values(claims, &settings.role_claim);
+    let has = |wanted: &[String]| values.iter().any(|v| wanted.iter().any(|w| w == v));
+    let role = if has(&settings.administrator_values) {
+        Role::Administrator
+    } else if has(&settings.auditor_values) {
+        Role::Auditor
+    } else {
+        return Err(ApiError::Forbidden);
+    };
+    Ok(Caller {
+        subject: identity.subject.clone(),
+        role,
+        method: "bearer",
+    })
+}
+
+/// The string values of a claim (`.` walks into objects; a list gives each string).
+fn claim_values(claims: &serde_json::Map<String, serde_json::Value>, path: &str) -> Vec<String> {
+    use serde_json::Value;
+    let mut parts = path.split('.');
+    let first = parts.next().and_then(|k| claims.get(k));
+    match parts.fold(first, |v, k| v.and_then(|v| v.get(k))) {
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn verify(

@@ -199,6 +199,9 @@ pub struct ConfigDocument {
     /// The key that signs JWT identity mappings.
     #[serde(default)]
     pub auth_token_management: crate::identity::AuthTokenManagement,
+    /// Bearer tokens on the admin API (`/auth/oauth`).
+    #[serde(default)]
+    pub admin_o_auth: crate::oauth::AdminOAuth,
 }
 
 impl ConfigDocument {

@@ -165,3 +165,56 @@ fn default_algorithms() -> Vec<String> {
 fn default_leeway() -> u64 {
     30
 }
+
+/// OAuth bearer tokens for the admin API (`/auth/oauth`): validated like an API application's
+/// tokens, with a required scope and a claim mapped to the admin roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminOAuth {
+    /// Accept bearer tokens on the admin API.
+    #[serde(default)]
+    pub enabled: bool,
+    /// `1` for introspection, else the id of an access token validator.
+    #[serde(default)]
+    pub access_validator_id: u64,
+    /// Scope every admin token must grant.
+    #[serde(default = "AdminOAuth::default_scope")]
+    pub required_scope: String,
+    /// Claim holding the role (a string or a list; dotted path allowed).
+    #[serde(default = "AdminOAuth::default_claim")]
+    pub role_claim: String,
+    /// Claim values that grant `ADMINISTRATOR`.
+    #[serde(default = "AdminOAuth::default_administrators")]
+    pub administrator_values: Vec<String>,
+    /// Claim values that grant `AUDITOR`.
+    #[serde(default = "AdminOAuth::default_auditors")]
+    pub auditor_values: Vec<String>,
+}
+
+impl AdminOAuth {
+    fn default_scope() -> String {
+        "gatehouse-admin".into()
+    }
+    fn default_claim() -> String {
+        "roles".into()
+    }
+    fn default_administrators() -> Vec<String> {
+        vec!["ADMINISTRATOR".into()]
+    }
+    fn default_auditors() -> Vec<String> {
+        vec!["AUDITOR".into()]
+    }
+}
+
+impl Default for AdminOAuth {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            access_validator_id: 0,
+            required_scope: Self::default_scope(),
+            role_claim: Self::default_claim(),
+            administrator_values: Self::default_administrators(),
+            auditor_values: Self::default_auditors(),
+        }
+    }
+}

@@ -505,3 +505,93 @@ async fn sigkill_during_writes_loses_no_acknowledged_change() -> anyhow::Result<
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn bearer_tokens_need_the_scope_and_a_role() -> anyhow::Result<()> {
+    use gatehouse_tests::jwks::JwksServer;
+    use gatehouse_tests::tokens::{self, claims, SigningKey};
+    const ISS: &str = "https://issuer.admin.test";
+    const AUD: &str = "gatehouse-admin-api";
+    let key = SigningKey::es256("admin-1")?;
+    let jwks = JwksServer::start(tokens::jwks(&[&key])).await?;
+    let toml = format!(
+        "[[accessTokenValidators]]\nid = 2\nname = \"admin tokens\"\n\
+         [accessTokenValidators.configuration]\njwksUrl = \"{}\"\nissuer = \"{ISS}\"\naudience = \"{AUD}\"\n\
+         [adminOAuth]\nenabled = true\naccessValidatorId = 2\nroleClaim = \"realm.roles\"\n",
+        jwks.url()
+    );
+    let (node, _api) = node(Some(toml)).await?;
+    let token = |scope: &str, roles: Value| -> anyhow::Result<String> {
+        let mut c = claims(ISS, AUD, "ci-pipeline", 300);
+        c["scope"] = json!(scope);
+        c["realm"] = json!({ "roles": roles });
+        key.sign(&c)
+    };
+    let http = gatehouse_tests::client::https(&[]);
+    let call = |method: Method, path: &str, token: String| {
+        http.request(method, node.admin_url(&format!("/pa-admin-api/v3{path}")))
+            .bearer_auth(token)
+            .header("X-XSRF-Header", "Gatehouse")
+    };
+    let admin = token("openid gatehouse-admin", json!(["ADMINISTRATOR"]))?;
+    let r = call(Method::POST, "/sites", admin.clone())
+        .json(&json!({"name": "from CI", "targets": ["127.0.0.1:8080"]}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let auditor = token("gatehouse-admin", json!(["AUDITOR"]))?;
+    assert_eq!(
+        call(Method::GET, "/sites", auditor.clone())
+            .send()
+            .await?
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(Method::DELETE, "/sites/1", auditor)
+            .send()
+            .await?
+            .status(),
+        403
+    );
+    let no_role = token("gatehouse-admin", json!(["viewer"]))?;
+    assert_eq!(
+        call(Method::GET, "/sites", no_role).send().await?.status(),
+        403
+    );
+    let no_scope = token("openid", json!(["ADMINISTRATOR"]))?;
+    assert_eq!(
+        call(Method::GET, "/sites", no_scope).send().await?.status(),
+        403
+    );
+    let mut expired = claims(ISS, AUD, "ci-pipeline", 300);
+    expired["exp"] = json!(tokens::now() - 600);
+    expired["scope"] = json!("gatehouse-admin");
+    expired["realm"] = json!({"roles": ["ADMINISTRATOR"]});
+    assert_eq!(
+        call(Method::GET, "/sites", key.sign(&expired)?)
+            .send()
+            .await?
+            .status(),
+        401
+    );
+    assert_eq!(
+        call(Method::GET, "/sites", "not-a-token".into())
+            .send()
+            .await?
+            .status(),
+        401
+    );
+
+    let text = std::fs::read_to_string(node.dir.path().join("data/log/admin-audit.log"))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"method\":\"POST\""))
+        .unwrap_or_default();
+    assert!(
+        line.contains("\"subject\":\"ci-pipeline\"") && line.contains("\"authMethod\":\"bearer\""),
+        "{line}"
+    );
+    assert!(!text.contains(&admin), "tokens are never logged");
+    Ok(())
+}

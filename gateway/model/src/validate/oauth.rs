@@ -51,6 +51,42 @@ pub(super) fn check(doc: &ConfigDocument, p: &mut Problems) {
         );
     }
     check_validators(doc, p);
+    check_admin_oauth(doc, p);
+}
+
+fn check_admin_oauth(doc: &ConfigDocument, p: &mut Problems) {
+    let a = &doc.admin_o_auth;
+    if !a.enabled {
+        return;
+    }
+    match a.access_validator_id {
+        0 => p.push(
+            "adminOAuth.accessValidatorId",
+            "needed when enabled (1 for introspection, or a validator id)",
+        ),
+        INTROSPECTION_VALIDATOR if doc.oauth_auth_server.is_none() => p.push(
+            "adminOAuth.accessValidatorId",
+            "introspection (1) needs oauthAuthServer to be configured",
+        ),
+        INTROSPECTION_VALIDATOR => {}
+        id if !doc.access_token_validators.iter().any(|v| v.id == id) => p.push(
+            "adminOAuth.accessValidatorId",
+            format!("no access token validator with id {id}"),
+        ),
+        _ => {}
+    }
+    if a.required_scope.trim().is_empty() {
+        p.push("adminOAuth.requiredScope", "must name a scope");
+    }
+    if a.role_claim.trim().is_empty() {
+        p.push("adminOAuth.roleClaim", "must name a claim");
+    }
+    if a.administrator_values.is_empty() && a.auditor_values.is_empty() {
+        p.push(
+            "adminOAuth.administratorValues",
+            "no claim value grants a role",
+        );
+    }
 }
 
 fn check_validators(doc: &ConfigDocument, p: &mut Problems) {
