@@ -31,12 +31,59 @@ struct Cli {
 enum Command {
     /// Start the node (the default).
     Run,
+    /// Convert or check a configuration document.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Run a sample backend that echoes each request as JSON.
     Echo {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the export JSON (`{"version","data"}`) of a TOML or JSON document.
+    ToJson {
+        /// TOML startup document or JSON export.
+        file: PathBuf,
+    },
+    /// Print the TOML startup document of a JSON export (or TOML document).
+    ToToml {
+        /// JSON export or TOML startup document.
+        file: PathBuf,
+    },
+    /// Check a document as the node would at start (exit 1 listing every problem).
+    Check {
+        /// TOML startup document or JSON export.
+        file: PathBuf,
+    },
+}
+
+fn run_config(action: ConfigAction) -> ExitCode {
+    let (file, output) = match &action {
+        ConfigAction::ToJson { file } => (file, "json"),
+        ConfigAction::ToToml { file } => (file, "toml"),
+        ConfigAction::Check { file } => (file, "check"),
+    };
+    let result = crate::convert::read(file).and_then(|doc| match output {
+        "json" => Ok(crate::convert::to_json(&doc)),
+        "toml" => crate::convert::to_toml(&doc),
+        _ => Ok(format!("{}: valid", file.display())),
+    });
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gatehouse config: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Parses the command line and runs; the process exit code.
@@ -49,6 +96,9 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(Command::Config { action }) = cli.command {
+        return run_config(action);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,7 +117,7 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Run => run_node(&runtime, &cli.properties),
+        Command::Run | Command::Config { .. } => run_node(&runtime, &cli.properties),
     }
 }
 

@@ -595,3 +595,62 @@ async fn bearer_tokens_need_the_scope_and_a_role() -> anyhow::Result<()> {
     assert!(!text.contains(&admin), "tokens are never logged");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_export_converts_to_a_startup_toml_that_serves_the_same_configuration(
+) -> anyhow::Result<()> {
+    let (node, api) = node(None).await?;
+    for body in [
+        json!({"name": "orders", "targets": ["127.0.0.1:8081"]}),
+        json!({"name": "billing", "targets": ["127.0.0.1:8082"], "availability": {"readTimeout": 5000}}),
+    ] {
+        assert_eq!(api.post("/sites", &body).await?.0, 200);
+    }
+    let rule = json!({"name": "office", "type": "NetworkRange", "configuration": {"cidrNotation": ["10.0.0.0/8"], "negate": true}});
+    assert_eq!(api.post("/rules", &rule).await?.0, 200);
+    let (_, export) = api.get("/config/export").await?;
+    let json_file = node.dir.path().join("export.json");
+    std::fs::write(&json_file, serde_json::to_vec(&export)?)?;
+    let out = tokio::process::Command::new(gatehouse_tests::node::binary())
+        .args(["config", "to-toml"])
+        .arg(&json_file)
+        .output()
+        .await?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = String::from_utf8(out.stdout)?;
+    let quiet = Node::builder()
+        .toml(toml)
+        .prop("engine.http.enabled", "false");
+    let (_second, api2) = node_with(quiet).await?;
+    let (_, again) = api2.get("/config/export").await?;
+    assert_eq!(again["data"], export["data"]);
+
+    let bad = node.dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"data": {"sites": [{"id": 1, "name": "s", "targets": ["nope"]}]}}"#,
+    )?;
+    let out = tokio::process::Command::new(gatehouse_tests::node::binary())
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .await?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sites[0].targets[0]"));
+    Ok(())
+}
+
+async fn node_with(
+    builder: gatehouse_tests::node::NodeBuilder,
+) -> anyhow::Result<(Node, AdminClient)> {
+    let node = builder
+        .prop("admin.initial.password", PASSWORD)
+        .start()
+        .await?;
+    let api = AdminClient::new(node.admin_port, "Administrator", PASSWORD);
+    Ok((node, api))
+}
