@@ -48,6 +48,10 @@ pub struct AdminApi {
     pub lockout: Lockout,
     /// Recently verified logins.
     pub logins: Arc<auth::VerifiedLogins>,
+    /// Where the generated first password was written (removed once it is changed).
+    pub initial_password_file: std::path::PathBuf,
+    /// `pa.startup.config` is set: API changes last until the next start (a warning is logged).
+    pub declarative: bool,
 }
 
 /// The revision a call created, for the audit log.
@@ -77,6 +81,7 @@ pub fn router(api: Arc<AdminApi>, body_limit: usize) -> Router {
         .route("/config/revisions/{id}/restore", post(restore))
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn_with_state(api.clone(), guard))
+        .layer(middleware::map_response(uniform))
         .with_state(api.clone());
     let docs = utoipa_swagger_ui::SwaggerUi::new(format!("{BASE}/api-docs/"))
         .url(format!("{BASE}/api-docs/openapi.json"), openapi::document());
@@ -104,11 +109,77 @@ async fn guard(State(api): Api, mut req: Request, next: Next) -> Response {
         Ok(caller) => {
             req.extensions_mut().insert(caller.clone());
             let mut resp = next.run(req).await;
+            if caller.role == Role::Auditor {
+                resp = redact_secrets(resp).await;
+            }
             resp.extensions_mut().insert(caller);
             resp
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            let claimed = auth::claimed_user(&headers);
+            let mut resp = e.into_response();
+            if let Some(user) = claimed {
+                resp.extensions_mut().insert(Caller {
+                    subject: user,
+                    role: Role::Auditor,
+                    method: "basic",
+                });
+            }
+            resp
+        }
     }
+}
+
+/// Auditors never see secrets, not even encrypted.
+async fn redact_secrets(resp: Response) -> Response {
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Ok(mut json) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    blank_encrypted(&mut json);
+    Response::from_parts(parts, Body::from(json.to_string()))
+}
+
+fn blank_encrypted(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if let Some(e) = m.get_mut("encryptedValue") {
+                *e = Value::String(String::new());
+            }
+            m.values_mut().for_each(blank_encrypted);
+        }
+        Value::Array(l) => l.iter_mut().for_each(blank_encrypted),
+        _ => {}
+    }
+}
+
+/// API answers are never cached, and errors made outside the handlers (body limit, bad path or
+/// query) get the same JSON shape as the others.
+async fn uniform(resp: Response) -> Response {
+    let mut resp = resp;
+    let json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status().is_client_error() && !json {
+        let (parts, body) = resp.into_parts();
+        let text = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
+        let message = String::from_utf8_lossy(&text).trim().to_string();
+        let body = serde_json::json!({"flash": [message], "form": {}});
+        let mut fresh = (parts.status, Json(body)).into_response();
+        *fresh.extensions_mut() = parts.extensions;
+        resp = fresh;
+    }
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    resp
 }
 
 /// One audit line per call, whatever the outcome.

@@ -63,6 +63,16 @@ enum ConfigAction {
     },
 }
 
+/// With a node's run.properties at hand, its secret key, so that its exports' encrypted secrets
+/// can be read (and written again encrypted).
+fn install_node_key(properties: &std::path::Path) {
+    if let Ok((props, _)) = props::load(properties) {
+        if props.data_dir.join(crate::keys::SECRET_KEY_FILE).exists() {
+            let _ = crate::keys::install_secret_key(&props.data_dir);
+        }
+    }
+}
+
 fn run_config(action: ConfigAction) -> ExitCode {
     let (file, output) = match &action {
         ConfigAction::ToJson { file } => (file, "json"),
@@ -97,6 +107,7 @@ pub fn main() -> ExitCode {
         }
     };
     if let Some(Command::Config { action }) = cli.command {
+        install_node_key(&cli.properties);
         return run_config(action);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

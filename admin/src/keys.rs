@@ -16,6 +16,9 @@ pub enum KeyError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The secret key file is unusable.
+    #[error("secret key: {0}")]
+    SecretKey(String),
 }
 
 /// The stored key pair `name`, generated and stored first if missing.
@@ -53,4 +56,52 @@ pub fn self_signed(purpose: &str) -> Result<StoredKeyPair, rcgen::Error> {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
+}
+
+/// File (in the data directory, mode 0600) holding the key that encrypts write-only secrets.
+pub const SECRET_KEY_FILE: &str = "secret.key";
+
+/// Loads the node's secret key from the data directory, creating it on first start, and
+/// installs it for the configuration model (secrets are stored and exported encrypted with it).
+pub fn install_secret_key(data_dir: &std::path::Path) -> Result<(), KeyError> {
+    use base64::Engine as _;
+    let path = data_dir.join(SECRET_KEY_FILE);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let key: [u8; 32] = match std::fs::read_to_string(&path) {
+        Ok(text) => b64
+            .decode(text.trim())
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| {
+                KeyError::SecretKey(format!("{} is not a 32-byte base64 key", path.display()))
+            })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            write_private(&path, &b64.encode(key)).map_err(|e| {
+                KeyError::SecretKey(format!("cannot write {}: {e}", path.display()))
+            })?;
+            key
+        }
+        Err(e) => {
+            return Err(KeyError::SecretKey(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    gatehouse_model::secret::install_key(key);
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create_new(true).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    writeln!(f, "{text}")
 }

@@ -76,6 +76,7 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
         return Err(NodeError::ModeUnavailable("CLUSTERED_ENGINE"));
     }
     create_data_dir(&props)?;
+    crate::keys::install_secret_key(&props.data_dir)?;
     let store = Store::open(&props.data_dir)?;
     let (revision, doc) = initial_config(&props, &store)?;
     let engine = Engine::new(EngineSettings::from_props(&props), props.statistics_window);
@@ -230,6 +231,8 @@ async fn start_admin(
         audit: crate::api::audit::AuditLog::new(props.data_dir.join("log").join("admin-audit.log")),
         lockout: admin_lockout(props),
         logins: Default::default(),
+        initial_password_file: props.data_dir.join("initial-admin-password"),
+        declarative: props.startup_config.is_some(),
     });
     let handler = crate::admin_http::handler(engine.clone(), api, admin_body_limit(props));
     Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))

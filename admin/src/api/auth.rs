@@ -159,8 +159,8 @@ pub async fn authenticate(
         let result = verify(&store, &user, &password, lockout);
         match &result {
             Ok(caller) => cache.cache.insert(key, caller.clone()),
-            Err(ApiError::Locked) => cache.clear(),
-            Err(_) => {}
+            // A failure must be followed by a verified success to reset the count.
+            Err(_) => cache.clear(),
         }
         result
     })
@@ -308,14 +308,27 @@ pub fn hash_password(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("password hashing: {e}")))
 }
 
-/// Role check: auditors read (`GET`/`HEAD`), except the export; administrators do anything.
+/// Role check: auditors read (`GET`/`HEAD`), except whole documents (the export and a
+/// revision's document), and may change their own password (checked by the handler);
+/// administrators do anything.
 pub fn authorize(caller: &Caller, method: &Method, path: &str) -> Result<(), ApiError> {
     let read = method == Method::GET || method == Method::HEAD;
+    let whole_document = path.ends_with("/config/export")
+        || path
+            .rsplit_once("/config/revisions/")
+            .is_some_and(|(_, rest)| !rest.is_empty());
+    let own_password = method == Method::PUT && path.ends_with("/password");
     match caller.role {
         Role::Administrator => Ok(()),
-        Role::Auditor if read && !path.ends_with("/config/export") => Ok(()),
+        Role::Auditor if read && !whole_document => Ok(()),
+        Role::Auditor if own_password => Ok(()),
         Role::Auditor => Err(ApiError::Forbidden),
     }
+}
+
+/// The user name a Basic call claims (for the audit log of refused calls).
+pub fn claimed_user(headers: &HeaderMap) -> Option<String> {
+    basic_credentials(headers).map(|(u, _)| u)
 }
 
 #[cfg(test)]
@@ -352,5 +365,13 @@ mod tests {
         assert!(authorize(&auditor, &Method::GET, "/pa-admin-api/v3/sites").is_ok());
         assert!(authorize(&auditor, &Method::POST, "/pa-admin-api/v3/sites").is_err());
         assert!(authorize(&auditor, &Method::GET, "/pa-admin-api/v3/config/export").is_err());
+        assert!(authorize(&auditor, &Method::GET, "/pa-admin-api/v3/config/revisions").is_ok());
+        assert!(authorize(
+            &auditor,
+            &Method::GET,
+            "/pa-admin-api/v3/config/revisions/3"
+        )
+        .is_err());
+        assert!(authorize(&auditor, &Method::PUT, "/pa-admin-api/v3/users/2/password").is_ok());
     }
 }

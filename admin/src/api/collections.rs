@@ -194,6 +194,14 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// The collection's path with the application filled in.
+    fn path(&self) -> String {
+        match self.application {
+            Some(app) => self.def.path.replace("{applicationId}", &app.to_string()),
+            None => self.def.path.to_string(),
+        }
+    }
+
     fn belongs(&self, item: &Value) -> bool {
         self.application
             .is_none_or(|app| item.get("applicationId").and_then(Value::as_u64) == Some(app))
@@ -323,8 +331,8 @@ pub async fn create(
     }
     let key = scope.def.key;
     let ids = scope.def.ids;
-    let summary = format!("POST {}", scope.def.path);
-    change(api, caller, summary, move |doc| {
+    let summary = format!("POST {}", scope.path());
+    let applied = change(api, caller, summary, move |doc| {
         let items = array(doc, key)?;
         let id = match obj.get("id") {
             Some(id) if items.iter().any(|i| i.get("id") == Some(id)) => {
@@ -333,12 +341,25 @@ pub async fn create(
             Some(id) => id.clone(),
             None => next_id(items, ids),
         };
-        obj.insert("id".into(), id);
-        items.push(Value::Object(obj.clone()));
+        obj.insert("id".into(), id.clone());
+        items.push(Value::Object(obj));
         let index = items.len() - 1;
-        Ok((Value::Object(obj), Some(format!("{key}[{index}]"))))
+        Ok((id, Some(format!("{key}[{index}]"))))
     })
-    .await
+    .await?;
+    stored(api, scope, applied)
+}
+
+/// The stored object (defaults filled in) a change created or replaced.
+fn stored(
+    api: &AdminApi,
+    scope: Scope<'_>,
+    applied: Applied<Value>,
+) -> Result<Applied<Value>, ApiError> {
+    Ok(Applied {
+        value: get(api, scope, &applied.value)?,
+        revision: applied.revision,
+    })
 }
 
 /// Replaces an object whole.
@@ -358,17 +379,18 @@ pub async fn replace(
         obj.insert("applicationId".into(), Value::from(app));
     }
     let key = scope.def.key;
-    let summary = format!("PUT {}/{}", scope.def.path, plain(&id));
-    change(api, caller, summary, move |doc| {
+    let summary = format!("PUT {}/{}", scope.path(), plain(&id));
+    let applied = change(api, caller, summary, move |doc| {
         let items = array(doc, key)?;
         let index = items
             .iter()
             .position(|i| i.get("id") == Some(&id) && scope.belongs(i))
             .ok_or(ApiError::NotFound)?;
-        items[index] = Value::Object(obj.clone());
-        Ok((Value::Object(obj), Some(format!("{key}[{index}]"))))
+        items[index] = Value::Object(obj);
+        Ok((id, Some(format!("{key}[{index}]"))))
     })
-    .await
+    .await?;
+    stored(api, scope, applied)
 }
 
 /// Deletes an object (refused while something refers to it).
@@ -379,7 +401,7 @@ pub async fn delete(
     id: Value,
 ) -> Result<Applied<()>, ApiError> {
     let key = scope.def.key;
-    let summary = format!("DELETE {}/{}", scope.def.path, plain(&id));
+    let summary = format!("DELETE {}/{}", scope.path(), plain(&id));
     change(api, caller, summary, move |doc| {
         let items = array(doc, key)?;
         let index = items
@@ -392,7 +414,10 @@ pub async fn delete(
     .await
     .map_err(|e| match e {
         ApiError::Invalid(mut i) => {
-            i.flash.insert(0, "the object is still in use".into());
+            i.flash.insert(
+                0,
+                "deleting it would leave the configuration invalid (is it still in use?)".into(),
+            );
             ApiError::Invalid(i)
         }
         other => other,
@@ -438,10 +463,10 @@ pub async fn put_singleton(
                 obj.insert(def.key.to_string(), b.clone());
                 Ok((b, Some(def.key.to_string())))
             }
-            None => {
-                obj.remove(def.key);
-                Ok((Value::Null, None))
-            }
+            None => match obj.remove(def.key) {
+                Some(v) if !v.is_null() => Ok((Value::Null, None)),
+                _ => Err(ApiError::NotFound),
+            },
         }
     })
     .await

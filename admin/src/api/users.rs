@@ -135,18 +135,14 @@ pub fn get(api: &AdminApi, id: u64) -> Result<UserView, ApiError> {
         .ok_or(ApiError::NotFound)
 }
 
-fn password_problems(password: &str) -> Option<Invalid> {
-    (password.chars().count() < MIN_PASSWORD).then(|| {
-        Invalid::field(
-            "password",
-            format!("must be at least {MIN_PASSWORD} characters"),
-        )
-    })
+fn password_problems(field: &str, password: &str) -> Option<Invalid> {
+    (password.chars().count() < MIN_PASSWORD)
+        .then(|| Invalid::field(field, format!("must be at least {MIN_PASSWORD} characters")))
 }
 
 /// Adds a user.
 pub async fn create(api: &AdminApi, user: NewUser) -> Result<UserView, ApiError> {
-    let mut invalid = password_problems(&user.password).unwrap_or_default();
+    let mut invalid = password_problems("password", &user.password).unwrap_or_default();
     let name = user.username.trim().to_string();
     if name.is_empty() || name.contains(':') {
         invalid
@@ -195,12 +191,16 @@ pub async fn set_password(
             return Err(Invalid::field("currentPassword", "is not the current password").into());
         }
     }
-    if let Some(i) = password_problems(&change.new_password) {
+    if let Some(i) = password_problems("newPassword", &change.new_password) {
         return Err(i.into());
     }
     let hash = hash_blocking(change.new_password).await?;
     with_store(&api.store, |s| s.set_password(id, &hash))?;
     api.logins.clear();
+    if target.username == INITIAL_USER {
+        // The generated first password is no longer the password: do not leave it lying around.
+        let _ = std::fs::remove_file(&api.initial_password_file);
+    }
     Ok(())
 }
 

@@ -48,9 +48,22 @@ where
     let _serial = api.writes.lock().await;
     let mut json = current_json(api)?;
     let (value, object) = mutate(&mut json)?;
-    let doc: ConfigDocument = serde_json::from_value(json)
-        .map_err(|e| Invalid::flash(format!("invalid configuration: {e}")))?;
+    let doc: ConfigDocument = serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        let problems = gatehouse_model::Problems(vec![gatehouse_model::Problem::new(
+            path,
+            e.into_inner().to_string(),
+        )]);
+        Invalid::from_problems(&problems, object.as_deref())
+    })?;
     let revision = store_and_apply(api, doc, &caller.subject, summary, object.as_deref()).await?;
+    if api.declarative {
+        tracing::warn!(
+            revision,
+            "configuration changed through the admin API while pa.startup.config is set: \
+             the startup document replaces it at the next start"
+        );
+    }
     Ok(Applied { value, revision })
 }
 

@@ -87,7 +87,7 @@ pub enum ListValueLocation {
 }
 
 /// Client-IP source (`/httpConfig/request/ipSource`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IpSource {
     /// Headers to read the client IP from, in order (empty: the peer address).
@@ -102,6 +102,17 @@ pub struct IpSource {
     /// Peers (CIDRs) whose forwarded headers are believed; empty: any peer.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+impl Default for IpSource {
+    fn default() -> Self {
+        Self {
+            header_name_list: Vec::new(),
+            list_value_location: ListValueLocation::default(),
+            fallback_to_last_hop_ip: true,
+            trusted_proxies: Vec::new(),
+        }
+    }
 }
 
 /// Host source (`/httpConfig/request/hostSource`).

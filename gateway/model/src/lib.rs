@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod objects;
 pub mod problem;
 pub mod rules;
+pub mod secret;
 pub mod toml_load;
 pub mod validate;
 

@@ -61,8 +61,8 @@ pub enum ClientAuthMethod {
 pub struct ClientCredentials {
     /// Client id.
     pub client_id: String,
-    /// Client secret (never logged, never exported in clear by the admin API).
-    pub client_secret: String,
+    /// Client secret: write-only (`"…"` or `{"value":"…"}`; read back as `{"encryptedValue"}`).
+    pub client_secret: crate::secret::Secret,
     /// `client_secret_basic` (default) or `client_secret_post`.
     #[serde(default)]
     pub auth_method: ClientAuthMethod,

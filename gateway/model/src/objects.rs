@@ -108,7 +108,7 @@ pub enum LoadBalancingType {
 }
 
 /// Load-balancing strategy of a site.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoadBalancing {
     /// Strategy.
@@ -125,6 +125,16 @@ pub struct LoadBalancing {
 impl LoadBalancing {
     fn default_cookie() -> String {
         "PA_S".into()
+    }
+}
+
+impl Default for LoadBalancing {
+    fn default() -> Self {
+        Self {
+            kind: LoadBalancingType::default(),
+            sticky_session_enabled: false,
+            cookie_name: Self::default_cookie(),
+        }
     }
 }
 

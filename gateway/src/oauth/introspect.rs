@@ -51,7 +51,7 @@ impl Introspector {
             endpoint,
             client,
             client_id: server.client_credentials.client_id.clone(),
-            client_secret: server.client_credentials.client_secret.clone(),
+            client_secret: server.client_credentials.client_secret.expose().to_string(),
             auth_method: server.client_credentials.auth_method,
             cache_tokens: server.cache_tokens,
             ttl: u64::try_from(server.token_time_to_live_seconds)

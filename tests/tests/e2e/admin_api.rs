@@ -76,6 +76,44 @@ async fn authentication_xsrf_lockout_and_roles() -> anyhow::Result<()> {
     assert_eq!(status, 422);
     assert!(body["form"]["password"].is_array(), "{body}");
 
+    // Anyone may change their own password, with the current one.
+    let (_, me) = api.get("/users").await?;
+    let audrey_id = me["items"]
+        .as_array()
+        .and_then(|l| l.iter().find(|u| u["username"] == "audrey"))
+        .and_then(|u| u["id"].as_u64())
+        .unwrap_or(0);
+    let change = |current: &str, new: &str| json!({"currentPassword": current, "newPassword": new});
+    let path = format!("/users/{audrey_id}/password");
+    let (status, body) = auditor
+        .put(&path, &change("auditor-password", "short"))
+        .await?;
+    assert_eq!(status, 422);
+    assert!(body["form"]["newPassword"].is_array(), "{body}");
+    assert_eq!(
+        auditor
+            .put(&path, &change("wrong-current", "auditor-password-1"))
+            .await?
+            .0,
+        422
+    );
+    assert_eq!(
+        auditor
+            .put(&path, &change("auditor-password", "auditor-password-1"))
+            .await?
+            .0,
+        204
+    );
+    let auditor = api.as_user("audrey", "auditor-password-1");
+    assert_eq!(
+        auditor
+            .put("/users/1/password", &change("x", "someone-elses-1"))
+            .await?
+            .0,
+        403
+    );
+    assert_eq!(auditor.get("/sites").await?.0, 200);
+
     // Three bad passwords lock the account; then even the right one is refused.
     let wrong = auditor.as_user("audrey", "not-the-password");
     for _ in 0..3 {
@@ -111,6 +149,71 @@ async fn authentication_xsrf_lockout_and_roles() -> anyhow::Result<()> {
             .0,
         200
     );
+
+    // Refused calls name who tried, in the audit log.
+    let text = std::fs::read_to_string(node.dir.path().join("data/log/admin-audit.log"))?;
+    assert!(
+        text.lines()
+            .any(|l| l.contains("\"subject\":\"audrey\"") && l.contains("\"status\":403")),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn secrets_are_write_only_and_hidden_from_auditors() -> anyhow::Result<()> {
+    let (_node, api) = node(None).await?;
+    let server = json!({
+        "introspectionEndpoint": "https://as.example.test/introspect",
+        "clientCredentials": {"clientId": "gatehouse", "clientSecret": {"value": "s3cr3t-value"}}
+    });
+    let (status, stored) = api.put("/oauth/authServer", &server).await?;
+    assert_eq!(status, 200, "{stored}");
+    let (_, read) = api.get("/oauth/authServer").await?;
+    let secret = read["clientCredentials"]["clientSecret"].clone();
+    assert!(
+        secret["encryptedValue"]
+            .as_str()
+            .is_some_and(|v| v.len() > 20),
+        "{read}"
+    );
+    assert!(!read.to_string().contains("s3cr3t-value"));
+    // Writing back what was read keeps the secret; an export round-trips unchanged.
+    assert_eq!(api.put("/oauth/authServer", &read).await?.1, read);
+    let (_, export) = api.get("/config/export").await?;
+    assert!(!export.to_string().contains("s3cr3t-value"));
+    assert_eq!(api.post("/config/import", &export).await?.0, 200);
+    assert_eq!(api.get("/config/export").await?.1, export);
+    let forged = json!({"introspectionEndpoint": "https://as.example.test/introspect",
+        "clientCredentials": {"clientId": "gatehouse", "clientSecret": {"encryptedValue": "bm90LW91cnM"}}});
+    let (status, body) = api.put("/oauth/authServer", &forged).await?;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["flash"][0]
+            .as_str()
+            .is_some_and(|m| m.contains("clientSecret")),
+        "{body}"
+    );
+
+    api.post(
+        "/users",
+        &json!({"username": "audrey", "password": "auditor-password", "role": "AUDITOR"}),
+    )
+    .await?;
+    let auditor = api.as_user("audrey", "auditor-password");
+    let (status, seen) = auditor.get("/oauth/authServer").await?;
+    assert_eq!(status, 200);
+    assert_eq!(
+        seen["clientCredentials"]["clientSecret"]["encryptedValue"],
+        ""
+    );
+    let (_, revisions) = auditor.get("/config/revisions").await?;
+    let newest = revisions["items"][0]["revision"].as_u64().unwrap_or(0);
+    assert_eq!(
+        auditor.get(&format!("/config/revisions/{newest}")).await?.0,
+        403,
+        "whole documents are for administrators"
+    );
     Ok(())
 }
 
@@ -126,6 +229,10 @@ async fn crud_round_trips_with_lists_422_payloads_and_reference_checks() -> anyh
         .await?;
     assert_eq!(status, 200, "{site}");
     assert_eq!(site["id"], 7);
+    assert!(
+        site["availability"]["connectTimeout"].is_number(),
+        "the stored object: {site}"
+    );
     let (_, second) = api
         .post(
             "/sites",
@@ -450,7 +557,10 @@ async fn every_call_is_audited_and_export_import_round_trips() -> anyhow::Result
         "reads are audited"
     );
     let refused = find("GET", "/rules", 401).cloned().unwrap_or_default();
-    assert_eq!(refused["subject"], "-");
+    assert_eq!(
+        refused["subject"], "Administrator",
+        "the name that was tried"
+    );
     assert!(!text.contains(PASSWORD) && !text.contains("wrong-password"));
     Ok(())
 }
