@@ -89,7 +89,15 @@ impl Invalid {
                 continue;
             }
             let field = rest.trim_start_matches('.');
-            let field = if field.is_empty() { "id" } else { field };
+            // A missing field is reported on the object itself: name the field.
+            let missing = p
+                .message
+                .split_once("missing field `")
+                .and_then(|(_, r)| r.split_once('`'))
+                .map(|(name, _)| name);
+            let Some(field) = (if field.is_empty() { missing } else { Some(field) }) else {
+                continue;
+            };
             let entry = out
                 .form
                 .entry(field.to_string())
