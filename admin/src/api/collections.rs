@@ -164,6 +164,12 @@ pub const SINGLETONS: &[SingletonDef] = &[
         schema: "AuthServer",
         optional: true,
     },
+    SingletonDef {
+        path: "/auth/oauth",
+        key: "adminOAuth",
+        schema: "AdminOAuth",
+        optional: false,
+    },
 ];
 
 /// Query parameters of a list.

@@ -95,7 +95,11 @@ impl Invalid {
                 .split_once("missing field `")
                 .and_then(|(_, r)| r.split_once('`'))
                 .map(|(name, _)| name);
-            let Some(field) = (if field.is_empty() { missing } else { Some(field) }) else {
+            let Some(field) = (if field.is_empty() {
+                missing
+            } else {
+                Some(field)
+            }) else {
                 continue;
             };
             let entry = out

@@ -764,3 +764,66 @@ async fn node_with(
     let api = AdminClient::new(node.admin_port, "Administrator", PASSWORD);
     Ok((node, api))
 }
+
+#[tokio::test]
+async fn the_openapi_document_and_swagger_ui_are_served_without_credentials() -> anyhow::Result<()>
+{
+    let (node, api) = node(None).await?;
+    let http = gatehouse_tests::client::https(&[]);
+    let doc: Value = http
+        .get(node.admin_url("/pa-admin-api/v3/api-docs/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    for path in [
+        "/pa-admin-api/v3/sites",
+        "/pa-admin-api/v3/sites/{id}",
+        "/pa-admin-api/v3/applications/{applicationId}/resources/{id}",
+        "/pa-admin-api/v3/rules",
+        "/pa-admin-api/v3/rulesets",
+        "/pa-admin-api/v3/redirects/{id}",
+        "/pa-admin-api/v3/auth/oauth",
+        "/pa-admin-api/v3/users/{id}/password",
+        "/pa-admin-api/v3/config/import",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    for scheme in ["basic", "bearer", "xsrf"] {
+        assert!(schemes[scheme].is_object(), "{scheme}");
+    }
+    assert!(doc["components"]["schemas"]["Application"]["properties"]["contextRoot"].is_object());
+    // Every documented collection answers as documented (a list with items).
+    for path in paths
+        .keys()
+        .filter(|p| !p.contains('{') && !p.contains("/config/") && !p.ends_with("/version"))
+    {
+        let get = &doc["paths"][path]["get"];
+        if get.is_null() || get["responses"]["404"].is_object() {
+            continue;
+        }
+        let (status, body) = api.get(path.trim_start_matches("/pa-admin-api/v3")).await?;
+        assert_eq!(status, 200, "{path}");
+        assert!(body.is_object(), "{path}: {body}");
+    }
+    let ui = http
+        .get(node.admin_url("/pa-admin-api/v3/api-docs/"))
+        .send()
+        .await?;
+    assert_eq!(ui.status(), 200);
+    let page = ui.text().await?;
+    assert!(
+        page.contains("swagger-ui-bundle.js") && !page.contains("https://"),
+        "no CDN"
+    );
+    let bundle = http
+        .get(node.admin_url("/pa-admin-api/v3/api-docs/swagger-ui-bundle.js"))
+        .send()
+        .await?;
+    assert_eq!(bundle.status(), 200);
+    assert!(bundle.bytes().await?.len() > 100_000, "the bundled assets");
+    Ok(())
+}
