@@ -29,7 +29,7 @@ pub fn handler(engine: Arc<Engine>, api: Arc<AdminApi>, body_limit: usize) -> Ha
                     respond::error_response(&e, &id, html, &Default::default())
                 });
             }
-            api::serve(router, conn, req)
+            api::serve(router, conn, req, body_limit)
                 .await
                 .map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())
         })

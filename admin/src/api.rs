@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -84,7 +84,7 @@ pub fn router(api: Arc<AdminApi>, body_limit: usize) -> Router {
         .layer(middleware::map_response(uniform))
         .with_state(api.clone());
     let docs = utoipa_swagger_ui::SwaggerUi::new(format!("{BASE}/api-docs/"))
-        .url(format!("{BASE}/api-docs/openapi.json"), openapi::document());
+        .external_url_unchecked(format!("{BASE}/api-docs/openapi.json"), openapi::served());
     Router::new()
         .nest(BASE, r)
         .merge(docs)
@@ -169,7 +169,14 @@ async fn uniform(resp: Response) -> Response {
         let text = axum::body::to_bytes(body, 64 * 1024)
             .await
             .unwrap_or_default();
-        let message = String::from_utf8_lossy(&text).trim().to_string();
+        let mut message = String::from_utf8_lossy(&text).trim().to_string();
+        if message.is_empty() {
+            message = parts
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string();
+        }
         let body = serde_json::json!({"flash": [message], "form": {}});
         let mut fresh = (parts.status, Json(body)).into_response();
         *fresh.extensions_mut() = parts.extensions;
@@ -467,19 +474,42 @@ async fn restore(
     }
 }
 
-/// Serves the router for one request of the admin listener.
+/// Serves the router for one request of the admin listener. The body is read first (within
+/// the limit): an answer given before the body was read (`403`, `404`, `405`, …) would otherwise
+/// leave the rest of it on the connection, which then cannot be reused.
 pub async fn serve(
     router: Router,
     conn: ConnInfo,
-    mut req: axum::http::Request<hyper::body::Incoming>,
+    req: axum::http::Request<hyper::body::Incoming>,
+    body_limit: usize,
 ) -> Response<Body> {
+    use http_body_util::BodyExt;
     use tower::ServiceExt;
-    req.extensions_mut().insert(conn);
-    let method_ok = req.method() != Method::CONNECT;
-    if !method_ok {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
-    }
-    match router.oneshot(req.map(Body::new)).await {
+    let (mut parts, body) = req.into_parts();
+    parts.extensions.insert(conn);
+    let bytes = match http_body_util::Limited::new(body, body_limit)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            let mut resp = if too_large {
+                error::ApiError::TooLarge.into_response()
+            } else {
+                StatusCode::BAD_REQUEST.into_response()
+            };
+            resp.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+            return resp;
+        }
+    };
+    let req = axum::http::Request::from_parts(parts, Body::from(bytes));
+    match router.oneshot(req).await {
         Ok(resp) => resp,
         Err(never) => match never {},
     }

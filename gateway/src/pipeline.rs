@@ -28,6 +28,7 @@ use std::time::Instant;
 use http::header::{CONNECTION, HOST, UPGRADE};
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, StatusCode};
+use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -59,6 +60,9 @@ pub async fn handle(
         req.uri().path(),
     );
     let wants_html = respond::wants_html(req.headers());
+    // An HTTP/1 request whose body the gateway may answer without reading (refusals, reserved
+    // endpoints): the connection cannot be reused after such an answer.
+    let unread_body = req.version() < http::Version::HTTP_2 && !req.body().is_end_stream();
     if let Some(stats) = &engine.stats {
         stats.begin();
     }
@@ -82,6 +86,10 @@ pub async fn handle(
     });
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         resp.headers_mut().insert(X_REQUEST_ID, v);
+    }
+    if unread_body && ctx.upstream.is_none() {
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     let elapsed = ctx.started.elapsed();
     let metrics = app_metrics.as_ref().unwrap_or(&engine.gateway_metrics);

@@ -311,7 +311,7 @@ fn next_id(items: &[Value], kind: IdKind) -> Value {
                 .filter_map(|i| i.get("id").and_then(Value::as_u64))
                 .max()
                 .unwrap_or(0)
-                + 1,
+                .saturating_add(1),
         ),
         IdKind::Str => Value::String(format!("{:016x}", rand::random::<u64>())),
     }

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// No such object.
     #[error("not found")]
     NotFound,
+    /// The body is over `admin.max.request.bodylength`.
+    #[error("request body too large")]
+    TooLarge,
     /// The input or the resulting configuration is invalid.
     #[error("invalid: {0}")]
     Invalid(Invalid),
@@ -136,6 +139,10 @@ impl IntoResponse for ApiError {
                 message("Your role does not allow this request."),
             ),
             Self::NotFound => (StatusCode::NOT_FOUND, message("Not found.")),
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                message("The request body is too large."),
+            ),
             Self::Invalid(i) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"flash": i.flash, "form": i.form}),

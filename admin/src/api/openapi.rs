@@ -49,6 +49,12 @@ fn op(summary: String, tag: &str) -> OperationBuilder {
         .summary(Some(summary))
         .tag(tag)
         .response(
+            "400",
+            ResponseBuilder::new()
+                .description("A path or query parameter that cannot be read")
+                .content("application/json", json(problems())),
+        )
+        .response(
             "401",
             ResponseBuilder::new()
                 .description("No or wrong credentials")
@@ -377,6 +383,36 @@ fn problems_schema() -> RefOr<Schema> {
         .required("flash")
         .required("form")
         .into()
+}
+
+/// The document as served: [`document`] plus, for each collection, an `…Input` schema for
+/// request bodies (the `id` is optional: the server picks one on create and takes the path's on
+/// replace; a resource's `applicationId` comes from the path), and id bounds.
+pub fn served() -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    let schemas = &mut doc["components"]["schemas"];
+    for def in COLLECTIONS.iter().chain(std::iter::once(&RESOURCES)) {
+        let Some(mut input) = schemas.get(def.schema).cloned() else {
+            continue;
+        };
+        if let Some(required) = input
+            .get_mut("required")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            required.retain(|r| r != "id" && r != "applicationId");
+        }
+        schemas[format!("{}Input", def.schema)] = input;
+    }
+    if let Some(all) = schemas.as_object_mut() {
+        for schema in all.values_mut() {
+            let id = &mut schema["properties"]["id"];
+            if id.get("type").and_then(serde_json::Value::as_str) == Some("integer") {
+                id["minimum"] = 1.into();
+                id["maximum"] = gatehouse_model::validate::MAX_ID.into();
+            }
+        }
+    }
+    doc
 }
 
 /// The whole document.

@@ -18,6 +18,9 @@ pub const BUILTIN_TRUST_ANY: u64 = 1;
 /// Id of the built-in group that trusts the system's public roots.
 pub const BUILTIN_SYSTEM_ROOTS: u64 = 2;
 
+/// Largest object id (ids are signed 64-bit integers in the admin API, as in PingAccess).
+pub const MAX_ID: u64 = i64::MAX as u64;
+
 /// Validates a whole document; `Err` lists every problem found.
 pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
     let mut p = Problems::default();
@@ -39,8 +42,11 @@ pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
 fn unique<I: Iterator<Item = u64>>(what: &str, ids: I, p: &mut Problems) {
     let mut seen = HashSet::new();
     for (i, id) in ids.enumerate() {
-        if id == 0 {
-            p.push(format!("{what}[{i}].id"), "id must be a positive integer");
+        if id == 0 || id > MAX_ID {
+            p.push(
+                format!("{what}[{i}].id"),
+                format!("id must be an integer from 1 to {MAX_ID}"),
+            );
         } else if !seen.insert(id) {
             p.push(format!("{what}[{i}].id"), format!("id {id} is used twice"));
         }

@@ -61,3 +61,41 @@ async fn ambiguous_framing_and_oversize_requests_are_refused() -> anyhow::Result
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_answer_given_before_the_body_was_read_closes_the_connection() -> anyhow::Result<()> {
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let port = free_port();
+    let _node = Node::builder()
+        .toml(config::simple(port, false, "/app", &[&backend.target()]))
+        .start()
+        .await?;
+    let addr = ([127, 0, 0, 1], port).into();
+    // The body has not been sent yet when the gateway answers (unknown resource, heartbeat):
+    // reusing the connection would read the body as the next request.
+    for path in ["/nowhere", "/pa/heartbeat.ping"] {
+        let head = client::raw_head(
+            addr,
+            format!("POST {path} HTTP/1.1\r\nHost: a:{port}\r\nContent-Length: 20\r\n\r\n")
+                .as_bytes(),
+        )
+        .await?;
+        assert!(
+            head.to_ascii_lowercase().contains("connection: close"),
+            "{path}: {head}"
+        );
+    }
+    // A proxied request with a body keeps the connection.
+    let head = client::raw_head(
+        addr,
+        format!("POST /app/x HTTP/1.1\r\nHost: a:{port}\r\nContent-Length: 2\r\n\r\n{{}}")
+            .as_bytes(),
+    )
+    .await?;
+    assert_eq!(client::status_of(&head), 200, "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    Ok(())
+}
