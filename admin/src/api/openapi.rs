@@ -161,20 +161,23 @@ fn collection_paths(mut paths: PathsBuilder, def: &CollectionDef, tag: &str) -> 
         Some(p) => o.parameter(p.clone()),
         None => o,
     };
-    let list = with_parent(ok(
+    // A resource's application may not exist.
+    let parent_missing = |o: OperationBuilder| if parent.is_some() { not_found(o) } else { o };
+    let input = format!("{}Input", def.schema);
+    let list = parent_missing(with_parent(ok(
         op(format!("List {}", def.key), tag),
         "200",
         Some(list_of(def.schema)),
-    ))
+    )))
     .parameters(Some(query_params()));
-    let create = with_parent(with_body(
+    let create = parent_missing(with_parent(with_body(
         ok(
             op(format!("Create one of {}", def.key), tag),
             "200",
             Some(reference(def.schema)),
         ),
-        reference(def.schema),
-    ));
+        reference(&input),
+    )));
     let mut top = PathItem::new(HttpMethod::Get, list);
     top.post = Some(create.build());
     paths = paths.path(format!("{BASE}{}", def.path), top);
@@ -191,7 +194,7 @@ fn collection_paths(mut paths: PathsBuilder, def: &CollectionDef, tag: &str) -> 
             "200",
             Some(reference(def.schema)),
         )),
-        reference(def.schema),
+        reference(&input),
     ))
     .parameter(id());
     let delete = with_parent(ok(
@@ -232,8 +235,14 @@ fn singleton_paths(mut paths: PathsBuilder) -> PathsBuilder {
         let mut item = PathItem::new(HttpMethod::Get, get);
         item.put = Some(put.build());
         if def.optional {
-            item.delete =
-                Some(ok(op(format!("Remove {}", def.key), "Settings"), "204", None).build());
+            item.delete = Some(
+                not_found(ok(
+                    op(format!("Remove {}", def.key), "Settings"),
+                    "204",
+                    None,
+                ))
+                .build(),
+            );
         }
         paths = paths.path(format!("{BASE}{}", def.path), item);
     }
@@ -405,10 +414,16 @@ pub fn served() -> serde_json::Value {
     }
     if let Some(all) = schemas.as_object_mut() {
         for schema in all.values_mut() {
-            let id = &mut schema["properties"]["id"];
+            let Some(id) = schema
+                .get_mut("properties")
+                .and_then(|p| p.get_mut("id"))
+                .and_then(serde_json::Value::as_object_mut)
+            else {
+                continue;
+            };
             if id.get("type").and_then(serde_json::Value::as_str) == Some("integer") {
-                id["minimum"] = 1.into();
-                id["maximum"] = gatehouse_model::validate::MAX_ID.into();
+                id.insert("minimum".into(), 1.into());
+                id.insert("maximum".into(), gatehouse_model::validate::MAX_ID.into());
             }
         }
     }
