@@ -72,7 +72,7 @@ pub fn router(api: Arc<AdminApi>, body_limit: usize) -> Router {
     }
     let r = r
         .route("/users", get(list_users).post(create_user))
-        .route("/users/{id}", get(get_user))
+        .route("/users/{id}", get(get_user).delete(delete_user))
         .route("/users/{id}/password", put(set_password))
         .route("/config/export", get(export))
         .route("/config/import", post(import))
@@ -405,6 +405,17 @@ async fn list_users(State(api): Api) -> Response {
 
 async fn get_user(State(api): Api, Path(id): Path<u64>) -> Response {
     reply(users::get(&api, id))
+}
+
+async fn delete_user(
+    State(api): Api,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<u64>,
+) -> Response {
+    match users::delete(&api, &c, id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn create_user(State(api): Api, body: Bytes) -> Response {

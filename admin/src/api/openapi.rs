@@ -305,18 +305,7 @@ fn other_paths(paths: PathsBuilder) -> PathsBuilder {
             ),
         )
         .path(format!("{BASE}/users"), users)
-        .path(
-            format!("{BASE}/users/{{id}}"),
-            PathItem::new(
-                HttpMethod::Get,
-                not_found(ok(
-                    op("One admin user".into(), "Users"),
-                    "200",
-                    Some(reference("UserView")),
-                ))
-                .parameter(path_param("id", IdKind::Int)),
-            ),
-        )
+        .path(format!("{BASE}/users/{{id}}"), user_item())
         .path(
             format!("{BASE}/users/{{id}}/password"),
             PathItem::new(
@@ -375,6 +364,30 @@ fn other_paths(paths: PathsBuilder) -> PathsBuilder {
                 .parameter(path_param("id", IdKind::Int)),
             ),
         )
+}
+
+fn user_item() -> PathItem {
+    let mut item = PathItem::new(
+        HttpMethod::Get,
+        not_found(ok(
+            op("One admin user".into(), "Users"),
+            "200",
+            Some(reference("UserView")),
+        ))
+        .parameter(path_param("id", IdKind::Int)),
+    );
+    item.delete = Some(
+        not_found(ok(op("Delete an admin user".into(), "Users"), "204", None))
+            .parameter(path_param("id", IdKind::Int))
+            .response(
+                "422",
+                ResponseBuilder::new()
+                    .description("Oneself, or the last administrator")
+                    .content("application/json", json(problems())),
+            )
+            .build(),
+    );
+    item
 }
 
 fn problems_schema() -> RefOr<Schema> {

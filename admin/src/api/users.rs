@@ -168,6 +168,28 @@ pub async fn create(api: &AdminApi, user: NewUser) -> Result<UserView, ApiError>
     get(api, id)
 }
 
+/// Removes a user (administrators only; never oneself, never the last administrator).
+pub fn delete(api: &AdminApi, caller: &Caller, id: u64) -> Result<(), ApiError> {
+    let users = with_store(&api.store, |s| s.users())?;
+    let target = users
+        .iter()
+        .find(|u| u.id == id)
+        .ok_or(ApiError::NotFound)?;
+    if target.username.eq_ignore_ascii_case(&caller.subject) {
+        return Err(Invalid::flash("you cannot delete your own account").into());
+    }
+    let administrators = users
+        .iter()
+        .filter(|u| Role::parse(&u.role) == Role::Administrator)
+        .count();
+    if Role::parse(&target.role) == Role::Administrator && administrators <= 1 {
+        return Err(Invalid::flash("the last administrator cannot be deleted").into());
+    }
+    with_store(&api.store, |s| s.delete_user(id))?;
+    api.logins.clear();
+    Ok(())
+}
+
 /// Changes a password: administrators for anyone, a user for themselves with the current one.
 pub async fn set_password(
     api: &AdminApi,

@@ -78,6 +78,12 @@ impl Store {
         Ok(u64::try_from(self.conn.last_insert_rowid()).unwrap_or(0))
     }
 
+    /// Removes a user; false when there was none.
+    pub fn delete_user(&self, id: u64) -> Result<bool, StoreError> {
+        let id = i64::try_from(id).unwrap_or(i64::MAX);
+        Ok(self.conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+    }
+
     /// Replaces a user's password hash and clears its lockout.
     pub fn set_password(&self, id: u64, hash: &str) -> Result<bool, StoreError> {
         let id = i64::try_from(id).unwrap_or(i64::MAX);

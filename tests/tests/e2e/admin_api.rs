@@ -150,6 +150,20 @@ async fn authentication_xsrf_lockout_and_roles() -> anyhow::Result<()> {
         200
     );
 
+    // Users can be deleted, but not oneself or the last administrator.
+    let (_, admin_row) = api.get("/users/1").await?;
+    assert_eq!(admin_row["username"], "Administrator");
+    assert_eq!(api.delete("/users/1").await?.0, 422, "not oneself");
+    assert_eq!(api.delete(&format!("/users/{id}")).await?.0, 204);
+    assert_eq!(
+        api.as_user("audrey", "auditor-password-2")
+            .get("/sites")
+            .await?
+            .0,
+        401
+    );
+    assert_eq!(api.delete(&format!("/users/{id}")).await?.0, 404);
+
     // Refused calls name who tried, in the audit log.
     let text = std::fs::read_to_string(node.dir.path().join("data/log/admin-audit.log"))?;
     assert!(
