@@ -82,7 +82,11 @@ pub async fn handle(
             .as_ref()
             .map(|s| s.unknown.clone())
             .unwrap_or_default();
-        respond::error_response(&err, &ctx.id, wants_html, &unknown)
+        let mut resp = respond::error_response(&err, &ctx.id, wants_html, &unknown);
+        if let Some(cors) = &ctx.cors {
+            cors.apply(resp.headers_mut());
+        }
+        resp
     });
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         resp.headers_mut().insert(X_REQUEST_ID, v);
@@ -159,6 +163,7 @@ async fn run(
     if let Some(answer) = access::preflight(policies, &parts, &app.realm) {
         return answer;
     }
+    ctx.cors = access::CorsAnswer::of(policies, &parts, &origin);
     let mut identity = None;
     if let Some(authenticated) =
         authn::authenticate(engine, snap, app, resource, &parts.headers).await?

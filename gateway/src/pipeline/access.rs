@@ -52,6 +52,33 @@ impl<'s> Applicable<'s> {
     }
 }
 
+/// The CORS headers for answers the gateway makes itself (`401`, `403`, `429`, errors), so a
+/// script on an allowed origin can read why it was refused instead of seeing a network error.
+#[derive(Debug)]
+pub struct CorsAnswer {
+    cors: Arc<Cors>,
+    origin: HeaderValue,
+    own_origin: String,
+}
+
+impl CorsAnswer {
+    /// The answer's CORS headers when a `Cors` rule applies to a cross-origin request.
+    pub fn of(policies: Applicable<'_>, parts: &Parts, origin: &Origin) -> Option<Self> {
+        let header = parts.headers.get(ORIGIN)?.clone();
+        Some(Self {
+            cors: policies.cors()?.cors.clone(),
+            origin: header,
+            own_origin: own_origin(origin),
+        })
+    }
+
+    /// Adds the headers (nothing when the origin is not allowed or is the request's own).
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        self.cors
+            .decorate(Some(&self.origin), &self.own_origin, headers);
+    }
+}
+
 /// `scheme://host[:port]` of the request, as a browser writes it in `Origin`.
 pub fn own_origin(origin: &Origin) -> String {
     let default = if origin.proto == "https" { 443 } else { 80 };

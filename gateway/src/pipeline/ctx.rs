@@ -67,6 +67,8 @@ pub struct RequestCtx {
     pub upstream: Option<Duration>,
     /// Write an access-log line.
     pub audited: bool,
+    /// The CORS headers an answer made by the gateway must carry (allowed cross-origin request).
+    pub cors: Option<super::access::CorsAnswer>,
 }
 
 impl RequestCtx {
@@ -85,6 +87,7 @@ impl RequestCtx {
             auth_mech: None,
             upstream: None,
             audited: true,
+            cors: None,
         }
     }
 }

@@ -245,6 +245,18 @@ async fn cors_preflights_are_answered_and_responses_decorated() -> anyhow::Resul
     assert_eq!(actual.headers()["access-control-expose-headers"], "X-Total");
     assert!(actual.headers()["vary"].to_str()?.contains("Origin"));
 
+    // A refusal made by the gateway (no token) is readable by the allowed origin's script.
+    let refused = c
+        .get(url("/api/orders"))
+        .header("origin", "https://app.example.test")
+        .send()
+        .await?;
+    assert_eq!(refused.status().as_u16(), 401);
+    assert_eq!(
+        refused.headers()["access-control-allow-origin"],
+        "https://app.example.test"
+    );
+
     let foreign = c
         .get(url("/web/page"))
         .header("origin", "https://evil.test")
