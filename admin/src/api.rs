@@ -7,6 +7,7 @@ pub mod auth;
 pub mod collections;
 pub mod config;
 pub mod error;
+pub mod keypairs;
 pub mod openapi;
 pub mod users;
 pub mod writes;
@@ -71,6 +72,9 @@ pub fn router(api: Arc<AdminApi>, body_limit: usize) -> Router {
         r = singleton_routes(r, def);
     }
     let r = r
+        .route("/keyPairs", get(list_key_pairs))
+        .route("/keyPairs/{id}", get(get_key_pair))
+        .route("/keyPairs/{id}/certificate", get(key_pair_certificate))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).delete(delete_user))
         .route("/users/{id}/password", put(set_password))
@@ -397,6 +401,25 @@ fn singleton_routes(r: Router<Arc<AdminApi>>, def: &'static SingletonDef) -> Rou
         );
     }
     r.route(def.path, route)
+}
+
+async fn list_key_pairs(State(api): Api) -> Response {
+    reply(keypairs::list(&api).map(|items| serde_json::json!({ "items": items })))
+}
+
+async fn get_key_pair(State(api): Api, Path(id): Path<u64>) -> Response {
+    reply(keypairs::get(&api, id))
+}
+
+async fn key_pair_certificate(State(api): Api, Path(id): Path<u64>) -> Response {
+    match keypairs::certificate(&api, id) {
+        Ok(pem) => (
+            [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+            pem,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn list_users(State(api): Api) -> Response {

@@ -240,7 +240,33 @@ impl Store {
     }
 }
 
+/// A stored key pair's public part.
+#[derive(Debug, Clone)]
+pub struct KeyPairRow {
+    /// Row id (the key pair's API id).
+    pub id: u64,
+    /// Name (`ADMIN`, `ENGINE`, `CONFIG QUERY`).
+    pub name: String,
+    /// Certificate chain, PEM.
+    pub cert_pem: String,
+}
+
 impl Store {
+    /// Every key pair's certificate (never the private key), by id.
+    pub fn key_pair_certificates(&self) -> Result<Vec<KeyPairRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rowid, name, cert_pem FROM key_pairs ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(KeyPairRow {
+                id: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                name: r.get(1)?,
+                cert_pem: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Revisions, newest first, at most `limit`.
     pub fn revisions(&self, limit: u32) -> Result<Vec<RevisionInfo>, StoreError> {
         let mut stmt = self.conn.prepare(

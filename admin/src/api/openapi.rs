@@ -366,6 +366,50 @@ fn other_paths(paths: PathsBuilder) -> PathsBuilder {
         )
 }
 
+fn key_pair_paths(paths: PathsBuilder) -> PathsBuilder {
+    let pem = ResponseBuilder::new()
+        .description("The certificate chain")
+        .content(
+            "application/x-pem-file",
+            ContentBuilder::new()
+                .schema(Some(RefOr::T(Schema::Object(
+                    ObjectBuilder::new().schema_type(Type::String).build(),
+                ))))
+                .build(),
+        );
+    let cert = not_found(op("A key pair's certificate (PEM)".into(), "Key pairs"))
+        .response("200", pem)
+        .parameter(path_param("id", IdKind::Int));
+    paths
+        .path(
+            format!("{BASE}/keyPairs"),
+            PathItem::new(
+                HttpMethod::Get,
+                ok(
+                    op("Key pairs".into(), "Key pairs"),
+                    "200",
+                    Some(list_of("KeyPairView")),
+                ),
+            ),
+        )
+        .path(
+            format!("{BASE}/keyPairs/{{id}}"),
+            PathItem::new(
+                HttpMethod::Get,
+                not_found(ok(
+                    op("One key pair".into(), "Key pairs"),
+                    "200",
+                    Some(reference("KeyPairView")),
+                ))
+                .parameter(path_param("id", IdKind::Int)),
+            ),
+        )
+        .path(
+            format!("{BASE}/keyPairs/{{id}}/certificate"),
+            PathItem::new(HttpMethod::Get, cert),
+        )
+}
+
 fn user_item() -> PathItem {
     let mut item = PathItem::new(
         HttpMethod::Get,
@@ -455,6 +499,7 @@ pub fn document() -> OpenApi {
         .schema("RevisionInfo", RevisionInfo::schema())
         .schema("RevisionView", super::config::RevisionView::schema())
         .schema("UserView", UserView::schema())
+        .schema("KeyPairView", super::keypairs::KeyPairView::schema())
         .schema("NewUser", NewUser::schema())
         .schema("PasswordChange", PasswordChange::schema())
         .schema("Role", super::auth::Role::schema())
@@ -479,6 +524,7 @@ pub fn document() -> OpenApi {
     paths = collection_paths(paths, &RESOURCES, "Objects");
     paths = singleton_paths(paths);
     paths = other_paths(paths);
+    paths = key_pair_paths(paths);
     let basic =
         SecurityRequirement::new("basic", Vec::<String>::new()).add("xsrf", Vec::<String>::new());
     let bearer =
