@@ -304,16 +304,19 @@ fn reload(props: &RunProperties, store: &std::sync::Mutex<Store>, engine: &Engin
         }
         Err(e) => return tracing::error!("reload refused: cannot read {file}: {e}"),
     };
-    if let Err(p) = gatehouse_gateway::snapshot::compile(doc.clone(), 0, None, None) {
-        return tracing::error!("reload refused; the current configuration stays:\n{p}");
-    }
+    let compiled = match engine.compile(doc.clone()) {
+        Ok(c) => c,
+        Err(p) => return tracing::error!("reload refused; the current configuration stays:\n{p}"),
+    };
     let saved = match store.lock() {
         Ok(s) => s.save_config(&doc, "startup", &format!("reload of {file}")),
         Err(_) => return tracing::error!("reload refused: store unavailable"),
     };
-    match saved.map(|rev| (rev, engine.apply(doc, rev))) {
-        Ok((rev, Ok(_))) => tracing::info!(revision = rev, "configuration reloaded from {file}"),
-        Ok((_, Err(p))) => tracing::error!("reload refused; the current configuration stays:\n{p}"),
+    match saved {
+        Ok(rev) => {
+            engine.install(compiled, rev);
+            tracing::info!(revision = rev, "configuration reloaded from {file}");
+        }
         Err(e) => tracing::error!("reload refused: {e}"),
     }
 }

@@ -284,6 +284,26 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One revision's record.
+    pub fn revision_info(&self, revision: u64) -> Result<Option<RevisionInfo>, StoreError> {
+        let rev = i64::try_from(revision).unwrap_or(i64::MAX);
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT revision, created_at, author, summary FROM config_revisions WHERE revision = ?1",
+                [rev],
+                |r| {
+                    Ok(RevisionInfo {
+                        revision: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        created_at: r.get(1)?,
+                        author: r.get(2)?,
+                        summary: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
     /// The document of one revision.
     pub fn config_at(&self, revision: u64) -> Result<Option<ConfigDocument>, StoreError> {
         let rev = i64::try_from(revision).unwrap_or(i64::MAX);

@@ -103,7 +103,25 @@ impl Engine {
         doc: gatehouse_model::ConfigDocument,
         revision: u64,
     ) -> Result<Arc<Snapshot>, gatehouse_model::Problems> {
-        let snap = self.snapshots.apply(doc, revision, Some(&self.metrics))?;
+        let compiled = self.compile(doc)?;
+        Ok(self.install(compiled, revision))
+    }
+
+    /// Compiles a configuration against the current snapshot (unchanged site pools reused,
+    /// metric handles attached) without installing it: callers that must store a document
+    /// before it serves (the admin API) compile once, store, then [`Engine::install`].
+    pub fn compile(
+        &self,
+        doc: gatehouse_model::ConfigDocument,
+    ) -> Result<Snapshot, gatehouse_model::Problems> {
+        let previous = self.snapshots.load();
+        crate::snapshot::compile(doc, 0, previous.as_deref(), Some(&self.metrics))
+    }
+
+    /// Swaps in a compiled snapshot as `revision`.
+    pub fn install(&self, mut snapshot: Snapshot, revision: u64) -> Arc<Snapshot> {
+        snapshot.revision = revision;
+        let snap = self.snapshots.install(snapshot);
         self.metrics
             .config_revision
             .set(i64::try_from(revision).unwrap_or(i64::MAX));
@@ -117,7 +135,7 @@ impl Engine {
             applications = snap.routes.app_count(),
             "configuration applied"
         );
-        Ok(snap)
+        snap
     }
 
     /// Open client connections.

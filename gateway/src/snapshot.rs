@@ -285,18 +285,13 @@ impl SnapshotHandle {
         self.current.load_full()
     }
 
-    /// Compiles `doc` against the current snapshot and swaps it in; on error nothing changes.
-    pub fn apply(
-        &self,
-        doc: ConfigDocument,
-        revision: u64,
-        metrics: Option<&Metrics>,
-    ) -> Result<Arc<Snapshot>, Problems> {
-        let previous = self.load();
-        let next = Arc::new(compile(doc, revision, previous.as_deref(), metrics)?);
+    /// Swaps in a compiled snapshot; requests in flight keep the one they loaded.
+    pub fn install(&self, snapshot: Snapshot) -> Arc<Snapshot> {
+        let revision = snapshot.revision;
+        let next = Arc::new(snapshot);
         self.current.store(Some(next.clone()));
         self.changed.send_replace(revision);
-        Ok(next)
+        next
     }
 
     /// Notified with the revision after every swap.

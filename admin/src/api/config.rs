@@ -72,11 +72,7 @@ pub fn revision(api: &AdminApi, rev: u64) -> Result<RevisionView, ApiError> {
         .lock()
         .map_err(|_| ApiError::Internal("store lock".into()))?;
     let data = s.config_at(rev)?.ok_or(ApiError::NotFound)?;
-    let info = s
-        .revisions(u32::MAX)?
-        .into_iter()
-        .find(|r| r.revision == rev)
-        .ok_or(ApiError::NotFound)?;
+    let info = s.revision_info(rev)?.ok_or(ApiError::NotFound)?;
     Ok(RevisionView { info, data })
 }
 

@@ -75,23 +75,22 @@ pub async fn store_and_apply(
     summary: String,
     object: Option<&str>,
 ) -> Result<u64, ApiError> {
-    let previous = api.engine.snapshots.load();
-    gatehouse_gateway::snapshot::compile(doc.clone(), 0, previous.as_deref(), None)
+    // Compiled once: what is stored is exactly what is installed.
+    let compiled = api
+        .engine
+        .compile(doc.clone())
         .map_err(|p| Invalid::from_problems(&p, object))?;
     let store = api.store.clone();
     let author = author.to_string();
-    let to_store = doc.clone();
     let revision = tokio::task::spawn_blocking(move || {
         let s = store
             .lock()
             .map_err(|_| ApiError::Internal("store lock".into()))?;
-        Ok::<_, ApiError>(s.save_config(&to_store, &author, &summary)?)
+        Ok::<_, ApiError>(s.save_config(&doc, &author, &summary)?)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    api.engine.apply(doc, revision).map_err(|p| {
-        ApiError::Internal(format!("revision {revision} stored but not applied: {p}"))
-    })?;
+    api.engine.install(compiled, revision);
     tracing::info!(revision, "configuration changed through the admin API");
     Ok(revision)
 }

@@ -157,7 +157,14 @@ pub async fn admit(
     policies: Applicable<'_>,
     req: Admission<'_>,
 ) -> Result<Admitted, PipelineError> {
-    let own_origin = own_origin(req.origin);
+    // Only CORS and WebSocket checks compare origins: most requests never build the string.
+    let checks_origin = policies.cors().is_some()
+        || !(policies.app.access.is_empty() && policies.resource.access.is_empty());
+    let own_origin = if checks_origin {
+        own_origin(req.origin)
+    } else {
+        String::new()
+    };
     let (body, replayable, form) =
         read_form_if_needed(engine, policies, req.parts, req.body).await?;
     if !policies.unprotected {
