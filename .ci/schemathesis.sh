@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the admin REST API (/pa-admin-api/v3) with schemathesis against a throwaway node.
 #
-# Needs `cargo build -p gatehouse-admin` to have run (binary target/debug/gatehouse); builds
+# Needs a built node binary (target/debug/gatehouse, or GATEHOUSE_BIN, e.g. the tests' gatehouse-e2e); builds
 # nothing itself. Starts the node on free loopback ports in a temp dir, waits for the OpenAPI
 # document, runs schemathesis with the checks `not_a_server_error` and
 # `response_schema_conformance`, and exits non-zero on any failure. The node is always stopped.
