@@ -8,6 +8,7 @@ pub mod collections;
 pub mod config;
 pub mod error;
 pub mod keypairs;
+pub mod listeners;
 pub mod openapi;
 pub mod users;
 pub mod writes;
@@ -53,6 +54,8 @@ pub struct AdminApi {
     pub initial_password_file: std::path::PathBuf,
     /// `pa.startup.config` is set: API changes last until the next start (a warning is logged).
     pub declarative: bool,
+    /// Certificates of the admin listener (swapped when `/httpsListeners` changes `ADMIN`).
+    pub admin_certs: Arc<gatehouse_gateway::tls::CertResolver>,
 }
 
 /// The revision a call created, for the audit log.
@@ -71,10 +74,9 @@ pub fn router(api: Arc<AdminApi>, body_limit: usize) -> Router {
     for def in SINGLETONS {
         r = singleton_routes(r, def);
     }
+    let r = keypairs::routes(r);
+    let r = listeners::routes(r);
     let r = r
-        .route("/keyPairs", get(list_key_pairs))
-        .route("/keyPairs/{id}", get(get_key_pair))
-        .route("/keyPairs/{id}/certificate", get(key_pair_certificate))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).delete(delete_user))
         .route("/users/{id}/password", put(set_password))
@@ -401,25 +403,6 @@ fn singleton_routes(r: Router<Arc<AdminApi>>, def: &'static SingletonDef) -> Rou
         );
     }
     r.route(def.path, route)
-}
-
-async fn list_key_pairs(State(api): Api) -> Response {
-    reply(keypairs::list(&api).map(|items| serde_json::json!({ "items": items })))
-}
-
-async fn get_key_pair(State(api): Api, Path(id): Path<u64>) -> Response {
-    reply(keypairs::get(&api, id))
-}
-
-async fn key_pair_certificate(State(api): Api, Path(id): Path<u64>) -> Response {
-    match keypairs::certificate(&api, id) {
-        Ok(pem) => (
-            [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
-            pem,
-        )
-            .into_response(),
-        Err(e) => e.into_response(),
-    }
 }
 
 async fn list_users(State(api): Api) -> Response {

@@ -1,8 +1,15 @@
-//! Listener key pairs: generated self-signed at first start (EC P-256) and kept in the store.
+//! Key pairs: the listeners' (generated self-signed at first start, EC P-256, kept in the
+//! store), key pairs generated or imported through the admin API, and the node's secret key.
+
+pub mod generate;
+pub mod import;
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, SanType};
 
-use crate::store::{Store, StoreError, StoredKeyPair};
+use crate::store::{KeyPairRow, Store, StoreError, StoredKeyPair};
 
 /// The listener key pairs every node has.
 pub const LISTENER_KEYS: &[&str] = &["ADMIN", "ENGINE", "CONFIG QUERY"];
@@ -21,15 +28,49 @@ pub enum KeyError {
     SecretKey(String),
 }
 
-/// The stored key pair `name`, generated and stored first if missing.
-pub fn ensure(store: &Store, name: &str) -> Result<StoredKeyPair, KeyError> {
-    if let Some(pair) = store.key_pair(name)? {
-        return Ok(pair);
+/// The key pair `listener` serves, generated (self-signed), stored and assigned first if the
+/// listener has none.
+pub fn ensure(store: &Store, listener: &str) -> Result<StoredKeyPair, KeyError> {
+    if let Some(row) = store.listener_key_pair(listener)? {
+        return Ok(row.pair);
     }
-    let pair = self_signed(name)?;
-    store.put_key_pair(name, &pair)?;
-    tracing::info!(key_pair = name, "generated a self-signed key pair");
+    let pair = self_signed(listener)?;
+    let mut alias = listener.to_string();
+    let mut n = 1;
+    while store.key_pair_alias_taken(&alias)? {
+        n += 1;
+        alias = format!("{listener} {n}");
+    }
+    let id = store.add_key_pair(&alias, &pair)?;
+    store.assign_listener(listener, id)?;
+    tracing::info!(key_pair = %alias, listener, "generated a self-signed key pair");
     Ok(pair)
+}
+
+/// The engine's view of the stored key pairs: every usable one by id (an unusable one is
+/// logged and left out), and the one the engine listeners serve.
+pub fn engine_ring(
+    store: &Store,
+) -> Result<
+    (
+        gatehouse_gateway::tls::KeyRing,
+        Option<Arc<rustls::sign::CertifiedKey>>,
+    ),
+    KeyError,
+> {
+    let rows: Vec<KeyPairRow> = store.key_pairs()?;
+    let listener = store.listener_key_pair("ENGINE")?.map(|r| r.id);
+    let mut ring = HashMap::new();
+    for row in rows {
+        match gatehouse_gateway::tls::certified_key(&row.pair.cert_pem, &row.pair.key_pem) {
+            Ok(key) => {
+                ring.insert(row.id, key);
+            }
+            Err(e) => tracing::warn!(key_pair = %row.alias, error = %e, "key pair unusable"),
+        }
+    }
+    let default = listener.and_then(|id| ring.get(&id).cloned());
+    Ok((ring, default))
 }
 
 /// A self-signed certificate for this host (names: host name, `localhost`, loopback addresses).

@@ -99,13 +99,17 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
         );
     }
     crate::authtoken_keys::install(&mut store, &engine)?;
+    for name in keys::LISTENER_KEYS {
+        keys::ensure(&store, name)?;
+    }
+    let (ring, engine_key) = keys::engine_ring(&store)?;
+    if let Some(key) = engine_key {
+        engine.set_key_pairs(ring, key);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if props.mode == Mode::Standalone && props.engine_enabled {
-        tasks.push(start_engine(&props, &store, &engine, stop_rx.clone()).await?);
-    }
-    for name in keys::LISTENER_KEYS {
-        keys::ensure(&store, name)?;
+        tasks.push(start_engine(&props, &engine, stop_rx.clone()).await?);
     }
     let admin_pair = keys::ensure(&store, "ADMIN")?;
     let store = Arc::new(std::sync::Mutex::new(store));
@@ -182,12 +186,13 @@ fn initial_config(
 
 async fn start_engine(
     props: &RunProperties,
-    store: &Store,
     engine: &Arc<Engine>,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, NodeError> {
-    let pair = keys::ensure(store, "ENGINE")?;
-    let resolver = CertResolver::new(tls::certified_key(&pair.cert_pem, &pair.key_pem)?);
+    if engine.certs.default_key().is_none() {
+        return Err(NodeError::Tls(TlsError::NoCertificate));
+    }
+    let resolver = engine.certs.clone();
     let protocols = props
         .raw
         .get("engine.ssl.protocols")
@@ -219,7 +224,7 @@ async fn start_admin(
     let bound = tcp.local_addr().unwrap_or(addr);
     tracing::info!(addr = %bound, "admin listener started");
     let opts = ServeOptions {
-        tls: Some(tls::server_config(resolver, &protocols, true)?),
+        tls: Some(tls::server_config(resolver.clone(), &protocols, true)?),
         limits: props.limits,
         grace: GRACE,
         engine: None,
@@ -233,6 +238,7 @@ async fn start_admin(
         logins: Default::default(),
         initial_password_file: props.data_dir.join("initial-admin-password"),
         declarative: props.startup_config.is_some(),
+        admin_certs: resolver.clone(),
     });
     let handler = crate::admin_http::handler(engine.clone(), api, admin_body_limit(props));
     Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))

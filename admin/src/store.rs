@@ -6,7 +6,10 @@ use std::path::Path;
 use gatehouse_model::ConfigDocument;
 use rusqlite::{params, Connection, OptionalExtension};
 
+mod key_pairs;
 mod users;
+
+pub use key_pairs::{KeyPairRow, StoredKeyPair};
 
 pub use users::UserRow;
 
@@ -64,6 +67,24 @@ const MIGRATIONS: &[&str] = &[
         locked_until INTEGER NOT NULL DEFAULT 0,
         created_at INTEGER NOT NULL
     );",
+    // Key pairs get stable ids and aliases; listeners name the key pair they serve.
+    "CREATE TABLE key_pairs_v2 (
+        id INTEGER PRIMARY KEY,
+        alias TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        cert_pem TEXT NOT NULL,
+        key_pem TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    INSERT INTO key_pairs_v2 (id, alias, cert_pem, key_pem, created_at)
+        SELECT rowid, name, cert_pem, key_pem, created_at FROM key_pairs;
+    DROP TABLE key_pairs;
+    ALTER TABLE key_pairs_v2 RENAME TO key_pairs;
+    CREATE TABLE https_listeners (
+        name TEXT PRIMARY KEY,
+        key_pair_id INTEGER NOT NULL REFERENCES key_pairs(id)
+    );
+    INSERT INTO https_listeners (name, key_pair_id)
+        SELECT alias, id FROM key_pairs WHERE alias IN ('ADMIN', 'ENGINE', 'CONFIG QUERY');",
 ];
 
 /// A stored signing key (no certificate): auth-token keys, newest first.
@@ -75,15 +96,6 @@ pub struct SigningKeyRow {
     pub key_pem: String,
     /// When it was made (Unix milliseconds).
     pub created_at_ms: i64,
-}
-
-/// A stored key pair.
-#[derive(Debug, Clone)]
-pub struct StoredKeyPair {
-    /// Certificate chain, PEM.
-    pub cert_pem: String,
-    /// Private key, PEM.
-    pub key_pem: String,
 }
 
 /// The open store.
@@ -136,32 +148,6 @@ impl Store {
             tx.pragma_update(None, "user_version", i + 1)?;
             tx.commit()?;
         }
-        Ok(())
-    }
-
-    /// A key pair by listener name (`ADMIN`, `ENGINE`, `CONFIG QUERY`).
-    pub fn key_pair(&self, name: &str) -> Result<Option<StoredKeyPair>, StoreError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT cert_pem, key_pem FROM key_pairs WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(StoredKeyPair {
-                        cert_pem: r.get(0)?,
-                        key_pem: r.get(1)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
-
-    /// Stores a key pair.
-    pub fn put_key_pair(&self, name: &str, pair: &StoredKeyPair) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO key_pairs (name, cert_pem, key_pem, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![name, pair.cert_pem, pair.key_pem, now_ms()],
-        )?;
         Ok(())
     }
 
@@ -240,33 +226,7 @@ impl Store {
     }
 }
 
-/// A stored key pair's public part.
-#[derive(Debug, Clone)]
-pub struct KeyPairRow {
-    /// Row id (the key pair's API id).
-    pub id: u64,
-    /// Name (`ADMIN`, `ENGINE`, `CONFIG QUERY`).
-    pub name: String,
-    /// Certificate chain, PEM.
-    pub cert_pem: String,
-}
-
 impl Store {
-    /// Every key pair's certificate (never the private key), by id.
-    pub fn key_pair_certificates(&self) -> Result<Vec<KeyPairRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT rowid, name, cert_pem FROM key_pairs ORDER BY rowid")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(KeyPairRow {
-                id: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                name: r.get(1)?,
-                cert_pem: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Revisions, newest first, at most `limit`.
     pub fn revisions(&self, limit: u32) -> Result<Vec<RevisionInfo>, StoreError> {
         let mut stmt = self.conn.prepare(

@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rustls::sign::CertifiedKey;
+
 use crate::metrics::{AppMetrics, Metrics};
 use crate::pipeline::ctx::RequestIds;
 use crate::props::{PathSettings, RequestLimits, RunProperties};
@@ -69,6 +71,13 @@ pub struct Engine {
     pub minted: crate::identity::MintCache,
     /// Rate-limiting buckets, kept across reloads.
     pub limiter: crate::policy::rate::RateLimiter,
+    /// Certificates of the engine listeners: the listener's key pair, and virtual hosts' key
+    /// pairs by SNI name.
+    pub certs: Arc<crate::tls::CertResolver>,
+    /// The node's key pairs (set by the node; virtual hosts name them by id).
+    key_ring: arc_swap::ArcSwap<crate::tls::KeyRing>,
+    /// Serialises recomputing the SNI map (config and key ring change independently).
+    sni_update: std::sync::Mutex<()>,
 }
 
 // === impl Engine ===
@@ -86,6 +95,9 @@ impl Engine {
             auth_tokens: arc_swap::ArcSwapOption::empty(),
             minted: crate::identity::MintCache::new(settings.minted_cache_entries),
             limiter: crate::policy::rate::RateLimiter::default(),
+            certs: Arc::new(crate::tls::CertResolver::empty()),
+            key_ring: arc_swap::ArcSwap::default(),
+            sni_update: std::sync::Mutex::new(()),
             snapshots: SnapshotHandle::default(),
             settings,
             gateway_metrics: metrics.app("-"),
@@ -135,7 +147,48 @@ impl Engine {
             applications = snap.routes.app_count(),
             "configuration applied"
         );
+        self.refresh_sni();
         snap
+    }
+
+    /// Installs the node's key pairs and the engine listeners' own one (`listener`); new TLS
+    /// handshakes see them at once, no socket is rebound.
+    pub fn set_key_pairs(&self, ring: crate::tls::KeyRing, listener: Arc<CertifiedKey>) {
+        self.certs.set_default(listener);
+        self.key_ring.store(Arc::new(ring));
+        self.refresh_sni();
+    }
+
+    /// Rebuilds the SNI map from the virtual hosts' `keyPairId`s and the key ring.
+    fn refresh_sni(&self) {
+        let _serial = self
+            .sni_update
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ring = self.key_ring.load();
+        let mut names = std::collections::HashMap::new();
+        if let Some(snap) = self.snapshots.load() {
+            for vh in &snap.doc.virtual_hosts {
+                if vh.key_pair_id == 0 || vh.host == "*" {
+                    continue;
+                }
+                match ring.get(&vh.key_pair_id) {
+                    Some(key) => {
+                        names
+                            .entry(vh.host.to_ascii_lowercase())
+                            .or_insert_with(|| key.clone());
+                    }
+                    None if !ring.is_empty() => tracing::warn!(
+                        virtual_host = %vh.host,
+                        key_pair = vh.key_pair_id,
+                        "virtual host names a key pair that does not exist; \
+                         the listener's certificate is served"
+                    ),
+                    None => {}
+                }
+            }
+        }
+        self.certs.set_names(names);
     }
 
     /// Open client connections.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
@@ -42,24 +42,40 @@ pub fn certified_key(cert_pem: &str, key_pem: &str) -> Result<Arc<CertifiedKey>,
 /// Certificates served by a listener: one default and any by SNI name.
 #[derive(Debug)]
 pub struct CertResolver {
-    default: ArcSwap<CertifiedKey>,
+    default: ArcSwapOption<CertifiedKey>,
     by_name: ArcSwap<HashMap<String, Arc<CertifiedKey>>>,
 }
+
+/// The node's key pairs by id, as the engine serves them (virtual hosts name them by
+/// `keyPairId`).
+pub type KeyRing = HashMap<u64, Arc<CertifiedKey>>;
 
 // === impl CertResolver ===
 
 impl CertResolver {
     /// A resolver serving `default` to every handshake.
     pub fn new(default: Arc<CertifiedKey>) -> Arc<Self> {
-        Arc::new(Self {
-            default: ArcSwap::new(default),
+        let resolver = Self::empty();
+        resolver.set_default(default);
+        Arc::new(resolver)
+    }
+
+    /// A resolver with no certificate yet: handshakes fail until one is set.
+    pub fn empty() -> Self {
+        Self {
+            default: ArcSwapOption::empty(),
             by_name: ArcSwap::from_pointee(HashMap::new()),
-        })
+        }
     }
 
     /// Replaces the default certificate (new handshakes only).
     pub fn set_default(&self, key: Arc<CertifiedKey>) {
-        self.default.store(key);
+        self.default.store(Some(key));
+    }
+
+    /// The certificate served when no SNI name matches.
+    pub fn default_key(&self) -> Option<Arc<CertifiedKey>> {
+        self.default.load_full()
     }
 
     /// Replaces the SNI map (lower-case names; `*.domain` wildcards allowed).
@@ -82,7 +98,7 @@ impl ResolvesServerCert for CertResolver {
                 }
             }
         }
-        Some(self.default.load_full())
+        self.default.load_full()
     }
 }
 

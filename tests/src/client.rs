@@ -55,3 +55,33 @@ pub async fn raw_head(addr: SocketAddr, request: &[u8]) -> anyhow::Result<String
     let _ = tokio::time::timeout(Duration::from_secs(5), read).await;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
+
+/// The DER certificate a TLS listener on 127.0.0.1:`port` presents to a new handshake with SNI
+/// `server_name` (any answer, even an error status, will do).
+pub async fn served_certificate(server_name: &str, port: u16) -> anyhow::Result<Vec<u8>> {
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .tls_info(true)
+        .resolve(server_name, SocketAddr::from(([127, 0, 0, 1], port)))
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let resp = http
+        .get(format!("https://{server_name}:{port}/pa/heartbeat.ping"))
+        .send()
+        .await?;
+    resp.extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|t| t.peer_certificate())
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| anyhow::anyhow!("no peer certificate"))
+}
+
+/// SHA-256 of a DER certificate as upper-case hex with colons (the admin API's fingerprint).
+pub fn fingerprint(der: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

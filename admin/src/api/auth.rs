@@ -149,6 +149,13 @@ pub async fn authenticate(
         return authenticate_bearer(engine, token).await;
     }
     let (user, password) = basic_credentials(headers).ok_or(ApiError::Unauthenticated)?;
+    let basic_enabled = engine
+        .snapshots
+        .load()
+        .is_none_or(|s| s.doc.admin_basic.enabled);
+    if !basic_enabled {
+        return Err(ApiError::Unauthenticated);
+    }
     let key = logins.key_of(&user, &password);
     if let Some(caller) = logins.cache.get(&key) {
         return Ok(caller);

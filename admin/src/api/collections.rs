@@ -170,6 +170,12 @@ pub const SINGLETONS: &[SingletonDef] = &[
         schema: "AdminOAuth",
         optional: false,
     },
+    SingletonDef {
+        path: "/auth/basic",
+        key: "adminBasic",
+        schema: "AdminBasic",
+        optional: false,
+    },
 ];
 
 /// Query parameters of a list.

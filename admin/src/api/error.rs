@@ -67,6 +67,18 @@ impl Invalid {
         }
     }
 
+    /// Adds a message about a field.
+    pub fn push_field(&mut self, field: &str, message: impl Into<String>) {
+        let message = message.into();
+        self.flash.push(format!("{field}: {message}"));
+        match self.form.get_mut(field).and_then(Value::as_array_mut) {
+            Some(list) => list.push(json!(message)),
+            None => {
+                self.form.insert(field.to_string(), json!([message]));
+            }
+        }
+    }
+
     /// One message about a field.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();

@@ -2,6 +2,8 @@
 //! from the configuration model (`utoipa::ToSchema`), and paths from the same collection and
 //! singleton tables the router is built from, so the document cannot drift from the routes.
 
+mod key_paths;
+
 use gatehouse_model::ConfigDocument;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
@@ -366,50 +368,6 @@ fn other_paths(paths: PathsBuilder) -> PathsBuilder {
         )
 }
 
-fn key_pair_paths(paths: PathsBuilder) -> PathsBuilder {
-    let pem = ResponseBuilder::new()
-        .description("The certificate chain")
-        .content(
-            "application/x-pem-file",
-            ContentBuilder::new()
-                .schema(Some(RefOr::T(Schema::Object(
-                    ObjectBuilder::new().schema_type(Type::String).build(),
-                ))))
-                .build(),
-        );
-    let cert = not_found(op("A key pair's certificate (PEM)".into(), "Key pairs"))
-        .response("200", pem)
-        .parameter(path_param("id", IdKind::Int));
-    paths
-        .path(
-            format!("{BASE}/keyPairs"),
-            PathItem::new(
-                HttpMethod::Get,
-                ok(
-                    op("Key pairs".into(), "Key pairs"),
-                    "200",
-                    Some(list_of("KeyPairView")),
-                ),
-            ),
-        )
-        .path(
-            format!("{BASE}/keyPairs/{{id}}"),
-            PathItem::new(
-                HttpMethod::Get,
-                not_found(ok(
-                    op("One key pair".into(), "Key pairs"),
-                    "200",
-                    Some(reference("KeyPairView")),
-                ))
-                .parameter(path_param("id", IdKind::Int)),
-            ),
-        )
-        .path(
-            format!("{BASE}/keyPairs/{{id}}/certificate"),
-            PathItem::new(HttpMethod::Get, cert),
-        )
-}
-
 fn user_item() -> PathItem {
     let mut item = PathItem::new(
         HttpMethod::Get,
@@ -500,6 +458,23 @@ pub fn document() -> OpenApi {
         .schema("RevisionView", super::config::RevisionView::schema())
         .schema("UserView", UserView::schema())
         .schema("KeyPairView", super::keypairs::KeyPairView::schema())
+        .schema(
+            "GenerateKeyPair",
+            crate::keys::generate::GenerateKeyPair::schema(),
+        )
+        .schema(
+            "KeyAlgorithm",
+            crate::keys::generate::KeyAlgorithm::schema(),
+        )
+        .schema(
+            "ImportKeyPair",
+            crate::keys::import::ImportKeyPair::schema(),
+        )
+        .schema("HttpsListener", super::listeners::HttpsListener::schema())
+        .schema(
+            "HttpsListenerUpdate",
+            super::listeners::HttpsListenerUpdate::schema(),
+        )
         .schema("NewUser", NewUser::schema())
         .schema("PasswordChange", PasswordChange::schema())
         .schema("Role", super::auth::Role::schema())
@@ -524,7 +499,8 @@ pub fn document() -> OpenApi {
     paths = collection_paths(paths, &RESOURCES, "Objects");
     paths = singleton_paths(paths);
     paths = other_paths(paths);
-    paths = key_pair_paths(paths);
+    paths = key_paths::key_pair_paths(paths);
+    paths = key_paths::listener_paths(paths);
     let basic =
         SecurityRequirement::new("basic", Vec::<String>::new()).add("xsrf", Vec::<String>::new());
     let bearer =

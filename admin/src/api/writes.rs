@@ -76,10 +76,16 @@ pub async fn store_and_apply(
     object: Option<&str>,
 ) -> Result<u64, ApiError> {
     // Compiled once: what is stored is exactly what is installed.
-    let compiled = api
-        .engine
-        .compile(doc.clone())
-        .map_err(|p| Invalid::from_problems(&p, object))?;
+    let compiled = api.engine.compile(doc.clone());
+    let mut problems = match &compiled {
+        Ok(_) => gatehouse_model::Problems::default(),
+        Err(p) => p.clone(),
+    };
+    key_pair_references(api, &doc, &mut problems)?;
+    if !problems.0.is_empty() {
+        return Err(Invalid::from_problems(&problems, object).into());
+    }
+    let compiled = compiled.map_err(|p| Invalid::from_problems(&p, object))?;
     let store = api.store.clone();
     let author = author.to_string();
     let revision = tokio::task::spawn_blocking(move || {
@@ -93,4 +99,33 @@ pub async fn store_and_apply(
     api.engine.install(compiled, revision);
     tracing::info!(revision, "configuration changed through the admin API");
     Ok(revision)
+}
+
+/// Key pairs live in the store, not in the document: a virtual host's `keyPairId` must name
+/// one of them.
+fn key_pair_references(
+    api: &AdminApi,
+    doc: &ConfigDocument,
+    problems: &mut gatehouse_model::Problems,
+) -> Result<(), ApiError> {
+    if doc.virtual_hosts.iter().all(|vh| vh.key_pair_id == 0) {
+        return Ok(());
+    }
+    let ids: Vec<u64> = api
+        .store
+        .lock()
+        .map_err(|_| ApiError::Internal("store lock".into()))?
+        .key_pairs()?
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    for (i, vh) in doc.virtual_hosts.iter().enumerate() {
+        if vh.key_pair_id != 0 && !ids.contains(&vh.key_pair_id) {
+            problems.push(
+                format!("virtualHosts[{i}].keyPairId"),
+                format!("key pair {} does not exist", vh.key_pair_id),
+            );
+        }
+    }
+    Ok(())
 }

@@ -213,6 +213,9 @@ pub struct ConfigDocument {
     /// Bearer tokens on the admin API (`/auth/oauth`).
     #[serde(default)]
     pub admin_o_auth: crate::oauth::AdminOAuth,
+    /// HTTP Basic on the admin API (`/auth/basic`).
+    #[serde(default)]
+    pub admin_basic: crate::oauth::AdminBasic,
 }
 
 impl ConfigDocument {

@@ -166,6 +166,26 @@ fn default_leeway() -> u64 {
     30
 }
 
+/// HTTP Basic for the admin API's users (`/auth/basic`). It can be turned off only while
+/// bearer tokens (`/auth/oauth`) are enabled, so someone can always log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdminBasic {
+    /// Accept HTTP Basic with admin users' passwords.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Default for AdminBasic {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
 /// OAuth bearer tokens for the admin API (`/auth/oauth`): validated like an API application's
 /// tokens, with a required scope and a claim mapped to the admin roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -13,9 +13,9 @@ use gatehouse_tests::{config, free_port, wait};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const PASSWORD: &str = "admin-password-for-tests";
+pub(crate) const PASSWORD: &str = "admin-password-for-tests";
 
-async fn node(toml: Option<String>) -> anyhow::Result<(Node, AdminClient)> {
+pub(crate) async fn node(toml: Option<String>) -> anyhow::Result<(Node, AdminClient)> {
     let mut b = Node::builder()
         .prop("admin.initial.password", PASSWORD)
         .prop("account.locking.max.consecutive.failures", 3);
@@ -839,60 +839,5 @@ async fn the_openapi_document_and_swagger_ui_are_served_without_credentials() ->
         .await?;
     assert_eq!(bundle.status(), 200);
     assert!(bundle.bytes().await?.len() > 100_000, "the bundled assets");
-    Ok(())
-}
-
-#[tokio::test]
-async fn key_pairs_show_the_certificate_the_admin_listener_serves() -> anyhow::Result<()> {
-    let (node, api) = node(None).await?;
-    let (status, list) = api.get("/keyPairs").await?;
-    assert_eq!(status, 200, "{list}");
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let aliases: Vec<&str> = items.iter().filter_map(|k| k["alias"].as_str()).collect();
-    for alias in ["ADMIN", "ENGINE", "CONFIG QUERY"] {
-        assert!(aliases.contains(&alias), "{list}");
-    }
-    assert!(
-        !list.to_string().contains("PRIVATE KEY"),
-        "never the private key"
-    );
-    let admin = items
-        .iter()
-        .find(|k| k["alias"] == "ADMIN")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(admin["status"], "Valid");
-    assert_eq!(admin["keyAlgorithm"], "EC");
-
-    // The fingerprint is that of the certificate the admin listener presents.
-    let http = reqwest::Client::builder()
-        .danger_accept_invalid_certs(true)
-        .tls_info(true)
-        .build()?;
-    let resp = http
-        .get(node.admin_url("/pa/heartbeat.ping"))
-        .send()
-        .await?;
-    let der = resp
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|t| t.peer_certificate())
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default();
-    use sha2::Digest;
-    let served: Vec<String> = sha2::Sha256::digest(&der)
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect();
-    assert_eq!(admin["sha256Fingerprint"], served.join(":"));
-
-    let id = admin["id"].as_u64().unwrap_or(0);
-    let pem = api
-        .request(Method::GET, &format!("/keyPairs/{id}/certificate"))
-        .send()
-        .await?;
-    assert_eq!(pem.status(), 200);
-    assert!(pem.text().await?.starts_with("-----BEGIN CERTIFICATE-----"));
-    assert_eq!(api.get("/keyPairs/999").await?.0, 404);
     Ok(())
 }

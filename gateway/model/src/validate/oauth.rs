@@ -56,6 +56,13 @@ pub(super) fn check(doc: &ConfigDocument, p: &mut Problems) {
 
 fn check_admin_oauth(doc: &ConfigDocument, p: &mut Problems) {
     let a = &doc.admin_o_auth;
+    if !doc.admin_basic.enabled && !a.enabled {
+        p.push(
+            "adminBasic.enabled",
+            "Basic can be turned off only while bearer tokens (adminOAuth) are enabled: \
+             nobody could log in to the admin API",
+        );
+    }
     if !a.enabled {
         return;
     }
