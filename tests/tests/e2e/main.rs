@@ -1,6 +1,7 @@
 //! End-to-end tests of the node as a real process (one test binary, one module per area).
 
 mod admin_api;
+mod browser_smoke;
 mod hygiene;
 mod oauth;
 mod ops;
