@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod browser;
 pub mod client;
 pub mod config;
 pub mod idp;

@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod admin_keys;
+mod browser_smoke;
 mod hygiene;
 mod oauth;
 mod ops;
