@@ -23,5 +23,6 @@ pub mod snapshot;
 pub mod stats;
 pub mod tls;
 pub mod upstream;
+pub mod websession;
 
 pub use engine::{Engine, EngineSettings};
