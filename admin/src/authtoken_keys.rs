@@ -40,15 +40,39 @@ pub fn roll_if_due(
     settings: &AuthTokenManagement,
     now_ms: i64,
 ) -> Result<Vec<SigningKeyRow>, AuthKeyError> {
-    let keys = store.signing_keys(PURPOSE)?;
-    let period_ms = i64::try_from(settings.key_roll_period_in_hours)
+    let roll = Roll {
+        purpose: PURPOSE,
+        enabled: settings.key_roll_enabled,
+        period_hours: settings.key_roll_period_in_hours,
+    };
+    roll_keys_if_due(store, roll, now_ms)
+}
+
+/// Which keys, and when they roll.
+#[derive(Debug, Clone, Copy)]
+pub struct Roll {
+    /// Store purpose (`AUTH_TOKEN`, `WEB_SESSION`).
+    pub purpose: &'static str,
+    /// Roll at all.
+    pub enabled: bool,
+    /// Hours between rolls.
+    pub period_hours: u64,
+}
+
+/// Makes the first ES256 key of `roll.purpose`, or a new one when the current one is older
+/// than the period; returns the keys (current first, at most two).
+pub fn roll_keys_if_due(
+    store: &mut Store,
+    roll: Roll,
+    now_ms: i64,
+) -> Result<Vec<SigningKeyRow>, AuthKeyError> {
+    let keys = store.signing_keys(roll.purpose)?;
+    let period_ms = i64::try_from(roll.period_hours)
         .unwrap_or(i64::MAX / 3_600_000)
         .saturating_mul(3_600_000);
     let due = match keys.first() {
         None => true,
-        Some(current) => {
-            settings.key_roll_enabled && now_ms.saturating_sub(current.created_at_ms) >= period_ms
-        }
+        Some(current) => roll.enabled && now_ms.saturating_sub(current.created_at_ms) >= period_ms,
     };
     if !due {
         return Ok(keys);
@@ -59,9 +83,9 @@ pub fn roll_if_due(
         key_pem: pair.serialize_pem(),
         created_at_ms: now_ms,
     };
-    store.add_signing_key(PURPOSE, &row, 2)?;
-    tracing::info!(kid = %row.kid, "auth token signing key generated");
-    Ok(store.signing_keys(PURPOSE)?)
+    store.add_signing_key(roll.purpose, &row, 2)?;
+    tracing::info!(kid = %row.kid, purpose = roll.purpose, "signing key generated");
+    Ok(store.signing_keys(roll.purpose)?)
 }
 
 fn rand_id() -> u64 {
@@ -130,7 +154,8 @@ pub async fn keep_rolled(
             _ = gatehouse_gateway::listener::stopped(&mut stop) => return,
         }
         let result = match store.lock() {
-            Ok(mut s) => install(&mut s, &engine),
+            Ok(mut s) => install(&mut s, &engine)
+                .and_then(|()| crate::session_keys::install(&mut s, &engine)),
             Err(_) => return tracing::error!("auth token keys: store unavailable"),
         };
         if let Err(e) = result {

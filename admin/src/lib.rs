@@ -11,4 +11,5 @@ pub mod keys;
 pub mod logging;
 pub mod management;
 pub mod node;
+pub mod session_keys;
 pub mod store;

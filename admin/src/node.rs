@@ -99,6 +99,7 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
         );
     }
     crate::authtoken_keys::install(&mut store, &engine)?;
+    crate::session_keys::install(&mut store, &engine)?;
     for name in keys::LISTENER_KEYS {
         keys::ensure(&store, name)?;
     }

@@ -28,6 +28,8 @@ pub struct EngineSettings {
     pub token_cache_entries: u64,
     /// Capacity of the minted identity-JWT cache.
     pub minted_cache_entries: u64,
+    /// Largest session cookie (chunk), `pa.default.session.cookie.size.threshold`.
+    pub session_cookie_threshold: usize,
 }
 
 impl EngineSettings {
@@ -40,6 +42,11 @@ impl EngineSettings {
             websocket_max: p.websocket_max,
             token_cache_entries: p.token_cache_entries,
             minted_cache_entries: p.minted_cache_entries,
+            session_cookie_threshold: p
+                .raw
+                .get("pa.default.session.cookie.size.threshold")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(4093),
         }
     }
 }
@@ -67,6 +74,10 @@ pub struct Engine {
     pub tokens: crate::oauth::cache::TokenCache,
     /// Keys that sign JWT identity mappings (installed and rolled by the node).
     pub auth_tokens: arc_swap::ArcSwapOption<crate::authtoken::AuthTokenKeys>,
+    /// Keys of web-session cookies and login state (installed and rolled by the node).
+    pub session_keys: arc_swap::ArcSwapOption<crate::websession::codec::SessionKeys>,
+    /// Login states already used at the callback (single use), kept past their lifetime.
+    pub used_login_states: moka::sync::Cache<String, ()>,
     /// Minted identity JWTs.
     pub minted: crate::identity::MintCache,
     /// Rate-limiting buckets, kept across reloads.
@@ -93,6 +104,11 @@ impl Engine {
         Arc::new(Self {
             tokens,
             auth_tokens: arc_swap::ArcSwapOption::empty(),
+            session_keys: arc_swap::ArcSwapOption::empty(),
+            used_login_states: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build(),
             minted: crate::identity::MintCache::new(settings.minted_cache_entries),
             limiter: crate::policy::rate::RateLimiter::default(),
             certs: Arc::new(crate::tls::CertResolver::empty()),

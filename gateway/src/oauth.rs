@@ -129,6 +129,8 @@ pub struct Validators {
     introspection: Option<(IntrospectionDef, Arc<introspect::Introspector>)>,
     /// Definitions they were compiled from, to reuse them across reloads.
     defs: Vec<(ValidatorDef, Arc<JwtValidator>)>,
+    /// The provider's discovery, built once per compile (web sessions use it too).
+    pub provider: Option<Arc<Discovery>>,
 }
 
 /// Everything a compiled validator depends on.
@@ -140,6 +142,12 @@ struct ValidatorDef {
 }
 
 static INSTANCES: AtomicU64 = AtomicU64::new(1);
+
+/// A new compiled-instance number (part of cache keys, so a recompiled object never answers
+/// from the cache of the one it replaced).
+pub fn next_instance() -> u64 {
+    INSTANCES.fetch_add(1, Ordering::Relaxed)
+}
 
 impl Validators {
     /// Compiles the validators of `doc`; unchanged ones (and their key sets) are taken from
@@ -181,6 +189,7 @@ impl Validators {
         }
         out.introspection =
             compile_introspection(doc, previous, provider.as_ref(), trust, problems);
+        out.provider = provider;
         out
     }
 

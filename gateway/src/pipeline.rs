@@ -21,6 +21,7 @@ pub mod forwarded;
 pub mod headers;
 pub mod hygiene;
 pub mod respond;
+pub mod websession;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -138,7 +139,10 @@ async fn run(
         method: parts.method.as_str(),
     };
     let routed = match snap.routes.select(input, engine.settings.paths)? {
-        Route::Reserved { endpoint } => return reserved::serve(engine, Some(snap), &endpoint),
+        Route::Reserved { endpoint } => {
+            let oidc = websession::endpoint(engine, snap, &endpoint, &parts, body, &origin).await;
+            return oidc.unwrap_or_else(|| reserved::serve(engine, Some(snap), &endpoint));
+        }
         Route::Unknown { path } => {
             ctx.path = path.into_owned();
             return Err(PipelineError::UnknownResource);
@@ -174,6 +178,18 @@ async fn run(
         }
         identity = authenticated.identity;
     }
+    let mut set_cookies = Vec::new();
+    if !api && !resource.unprotected && app.web_session != 0 {
+        match websession::require_session(engine, snap, app, &parts, &origin).await? {
+            Ok(web) => {
+                ctx.subject = Some(web.identity.subject.clone());
+                ctx.auth_mech = Some("session");
+                identity = Some(web.identity);
+                set_cookies = web.set_cookies;
+            }
+            Err(login) => return Ok(login),
+        }
+    }
     let admission = access::Admission {
         parts: &parts,
         body,
@@ -188,8 +204,15 @@ async fn run(
         origin,
         client_upgrade,
         identity,
+        web: !api,
     };
-    proxy(engine, snap, app, ctx, request).await
+    let mut resp = proxy(engine, snap, app, ctx, request).await?;
+    for c in set_cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            resp.headers_mut().append(http::header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
 }
 
 /// A routed request on its way to the site.
@@ -199,6 +222,8 @@ struct Proxied {
     origin: Origin,
     client_upgrade: Option<OnUpgrade>,
     identity: Option<Arc<crate::oauth::Identity>>,
+    /// A web (not API) request: web identity mapping.
+    web: bool,
 }
 
 async fn proxy(
@@ -214,6 +239,7 @@ async fn proxy(
         origin,
         client_upgrade,
         identity,
+        web,
     } = req;
     let access::Admitted {
         path,
@@ -233,7 +259,19 @@ async fn proxy(
         .or_else(|| authority_of(&parts).and_then(|a| HeaderValue::from_str(&a).ok()));
     headers::clean_request(&mut parts.headers, upgrade, &snap.identity_headers);
     forwarded::set_upstream_headers(&mut parts.headers, &origin, ctx.conn.peer.ip());
-    if let (Some(mapping), Some(id)) = (&app.api_mapping, &identity) {
+    if !site.def.send_pa_cookie {
+        let prefix = snap.web_sessions.management.cookie_name.as_str();
+        crate::websession::cookies::without(&mut parts.headers, |name| {
+            name.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('_'))
+        });
+    }
+    let mapping = if web {
+        &app.web_mapping
+    } else {
+        &app.api_mapping
+    };
+    if let (Some(mapping), Some(id)) = (mapping, &identity) {
         let keys = engine.auth_tokens.load();
         crate::identity::apply(
             mapping,

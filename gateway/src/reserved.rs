@@ -158,6 +158,7 @@ mod tests {
                 detailed_heartbeat: detailed,
                 websocket_max: None,
                 token_cache_entries: 10,
+                session_cookie_threshold: 4093,
                 minted_cache_entries: 10,
             },
             0,

@@ -64,6 +64,12 @@ pub struct RouteApp {
     pub policies: crate::policy::Policies,
     /// Identity mapping for API requests.
     pub api_mapping: Option<std::sync::Arc<crate::identity::CompiledMapping>>,
+    /// Identity mapping for web requests.
+    pub web_mapping: Option<std::sync::Arc<crate::identity::CompiledMapping>>,
+    /// Web session browsers log in with (0: none).
+    pub web_session: u64,
+    /// Answer XHR/JSON requests without a session with `401` instead of a redirect.
+    pub spa_support: bool,
     /// Reserved endpoints also under the context root.
     pub deploy_reserved: bool,
     /// Resources in definition order.

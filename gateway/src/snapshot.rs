@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub identity_headers: crate::identity::IdentityHeaders,
     /// Host redirects.
     pub redirects: crate::route::redirect::HostRedirects,
+    /// Web sessions.
+    pub web_sessions: crate::websession::compiled::WebSessions,
 }
 
 /// Validates and compiles a document. `previous` lends its site pools where sites are unchanged.
@@ -65,8 +67,14 @@ pub fn compile(
         counters,
         &mut problems,
     );
+    let web_sessions = crate::websession::compiled::WebSessions::compile(
+        &doc,
+        validators.provider.as_ref(),
+        counters,
+    );
     problems.into_result()?;
     Ok(Snapshot {
+        web_sessions,
         revision,
         loaded_at: SystemTime::now(),
         unknown: doc.unknown_resources.clone(),
@@ -206,6 +214,9 @@ fn compile_app(
         deploy_reserved: app.deploy_reserved_resources,
         policies: rules.policies(&app.policy),
         api_mapping: crate::identity::compile(doc, app.identity_mapping_ids.api),
+        web_mapping: crate::identity::compile(doc, app.identity_mapping_ids.web),
+        web_session: app.web_session_id,
+        spa_support: app.spa_support_enabled,
         resources: resources
             .iter()
             .map(|r| RouteResource {

@@ -4,6 +4,12 @@
 //! not check the claims), [`jwe`] is the `dir` + `A128CBC-HS256` JWE it uses for encrypted
 //! cookies, and [`chunks`] spreads a value too big for one cookie over several.
 
+pub mod callback;
 pub mod chunks;
 pub mod codec;
+pub mod compiled;
+pub mod cookies;
 pub mod jwe;
+pub mod login;
+pub mod logout;
+pub mod session;

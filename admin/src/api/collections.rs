@@ -104,6 +104,7 @@ pub const COLLECTIONS: &[CollectionDef] = &[
         IdKind::Str,
     ),
     coll("/redirects", "redirects", "HostRedirect", IdKind::Str),
+    coll("/webSessions", "webSessions", "WebSession", IdKind::Int),
 ];
 
 /// Resources live in the document's `resources` list, each naming its application.
@@ -168,6 +169,12 @@ pub const SINGLETONS: &[SingletonDef] = &[
         path: "/auth/oauth",
         key: "adminOAuth",
         schema: "AdminOAuth",
+        optional: false,
+    },
+    SingletonDef {
+        path: "/webSessionManagement",
+        key: "webSessionManagement",
+        schema: "WebSessionManagement",
         optional: false,
     },
     SingletonDef {

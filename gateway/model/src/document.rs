@@ -213,6 +213,12 @@ pub struct ConfigDocument {
     /// Bearer tokens on the admin API (`/auth/oauth`).
     #[serde(default)]
     pub admin_o_auth: crate::oauth::AdminOAuth,
+    /// Web sessions.
+    #[serde(default)]
+    pub web_sessions: Vec<crate::websession::WebSession>,
+    /// Web-session cookie name, issuer and keys.
+    #[serde(default)]
+    pub web_session_management: crate::websession::WebSessionManagement,
     /// HTTP Basic on the admin API (`/auth/basic`).
     #[serde(default)]
     pub admin_basic: crate::oauth::AdminBasic,

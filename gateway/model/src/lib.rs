@@ -14,6 +14,7 @@ pub mod rules;
 pub mod secret;
 pub mod toml_load;
 pub mod validate;
+pub mod websession;
 
 pub use document::ConfigDocument;
 pub use problem::{Problem, Problems};

@@ -12,6 +12,7 @@ use crate::problem::Problems;
 
 mod oauth;
 mod rules;
+mod websession;
 
 /// Ids of the built-in trusted certificate groups: 1 trusts any certificate, 2 the system roots.
 pub const BUILTIN_TRUST_ANY: u64 = 1;
@@ -34,6 +35,7 @@ pub fn validate(doc: &ConfigDocument) -> Result<(), Problems> {
     check_resources(doc, &mut p);
     check_http_config(doc, &mut p);
     oauth::check(doc, &mut p);
+    websession::check(doc, &mut p);
     rules::check(doc, &mut p);
     check_identity(doc, &mut p);
     p.into_result()
@@ -368,7 +370,7 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
             format!("no site with id {}", a.site_id),
         );
     }
-    if a.web_session_id != 0 {
+    if a.web_session_id != 0 && !doc.web_sessions.iter().any(|w| w.id == a.web_session_id) {
         p.push(
             format!("{at}.webSessionId"),
             format!("no web session with id {}", a.web_session_id),

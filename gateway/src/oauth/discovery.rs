@@ -26,6 +26,15 @@ pub struct Metadata {
     pub authorization_endpoint: Option<String>,
     /// Token endpoint (web sessions).
     pub token_endpoint: Option<String>,
+    /// Userinfo endpoint (web sessions).
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// RP-initiated logout (web sessions, `useSlo`).
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    /// RFC 9126 pushed authorization requests (web sessions).
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
 }
 
 /// The discovered metadata of one provider.

@@ -1,0 +1,162 @@
+//! Web-session stage of the pipeline (SPEC §5.3, web part): the `<reserved>/oidc/*` endpoints,
+//! and for `Web` (and tokenless `Dynamic`) applications with a web session, the session cookie
+//! checked on protected resources, or a login started.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::request::Parts;
+use http::Response;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::forwarded::Origin;
+use super::respond::PipelineError;
+use crate::engine::Engine;
+use crate::route::RouteApp;
+use crate::snapshot::Snapshot;
+use crate::upstream::GatewayBody;
+use crate::websession::callback::{self, same_host_target, Callback};
+use crate::websession::login::{self, LoginRequest};
+use crate::websession::logout;
+use crate::websession::session::{self, now, WebIdentity};
+
+/// Largest callback form (`form_post`) read, in bytes.
+const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
+
+fn params_of(text: &str) -> HashMap<String, String> {
+    form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn base_url(origin: &Origin) -> String {
+    let default = matches!((origin.proto, origin.port), ("https", 443) | ("http", 80));
+    if default {
+        format!("{}://{}", origin.proto, origin.host)
+    } else {
+        format!("{}://{}:{}", origin.proto, origin.host, origin.port)
+    }
+}
+
+/// Serves `<reserved>/oidc/*`; `None` for other reserved endpoints.
+pub async fn endpoint(
+    engine: &Engine,
+    snap: &Snapshot,
+    endpoint: &str,
+    parts: &Parts,
+    body: Incoming,
+    origin: &Origin,
+) -> Option<Result<Response<GatewayBody>, PipelineError>> {
+    let sessions = &snap.web_sessions;
+    let keys = engine.session_keys.load_full();
+    let query = parts.uri.query().unwrap_or("");
+    let resp = match endpoint {
+        "/oidc/cb" => {
+            let Some(keys) = keys else {
+                return Some(Err(PipelineError::NotConfigured));
+            };
+            let mut params = params_of(query);
+            if parts.method == http::Method::POST {
+                let limited = http_body_util::Limited::new(body, CALLBACK_BODY_LIMIT);
+                let Ok(collected) = limited.collect().await else {
+                    return Some(Err(PipelineError::BodyTooLarge));
+                };
+                let bytes = collected.to_bytes();
+                params.extend(params_of(&String::from_utf8_lossy(&bytes)));
+            }
+            callback::handle(Callback {
+                params,
+                headers: &parts.headers,
+                sessions,
+                keys: &keys,
+                used: &engine.used_login_states,
+                threshold: engine.settings.session_cookie_threshold,
+                reserved: &snap.routes.reserved,
+            })
+            .await
+        }
+        "/oidc/logout" => {
+            let target = params_of(query)
+                .get("TargetResource")
+                .and_then(|t| same_host_target(t, &origin.host));
+            logout::logout(sessions, keys.as_deref(), &parts.headers, target).await
+        }
+        "/oidc/logout.png" => logout::logout_png(sessions, &parts.headers),
+        _ => return None,
+    };
+    Some(Ok(resp))
+}
+
+/// For a request to a protected resource of an application with a web session: the session's
+/// identity (and a re-issued cookie when due), or the response that starts a login.
+pub async fn require_session(
+    engine: &Engine,
+    snap: &Snapshot,
+    app: &RouteApp,
+    parts: &Parts,
+    origin: &Origin,
+) -> Result<Result<WebIdentity, Response<GatewayBody>>, PipelineError> {
+    let sessions = &snap.web_sessions;
+    let Some(ws) = sessions.by_id.get(&app.web_session) else {
+        return Err(PipelineError::NotConfigured);
+    };
+    let Some(keys) = engine.session_keys.load_full() else {
+        return Err(PipelineError::NotConfigured);
+    };
+    let m = &sessions.management;
+    let t = now();
+    if let Some(found) = session::read(&parts.headers, ws, m, &keys, t) {
+        let mut set_cookies = Vec::new();
+        if found.due_for_update(m, t) {
+            let touched = found.touched(ws, t);
+            match session::write(
+                &touched,
+                ws,
+                m,
+                &keys,
+                engine.settings.session_cookie_threshold,
+                &parts.headers,
+            ) {
+                Ok(set) => set_cookies = set,
+                Err(e) => tracing::warn!(error = %e, "session cookie not re-issued"),
+            }
+        }
+        set_cookies.extend(login::reset_loop(ws, &m.cookie_name, &parts.headers));
+        return Ok(Ok(WebIdentity {
+            identity: Arc::new(found.identity()),
+            set_cookies,
+        }));
+    }
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let base = base_url(origin);
+    let request = LoginRequest {
+        headers: &parts.headers,
+        original_url: format!("{base}{target}"),
+        host: origin.host.clone(),
+        redirect_uri: format!("{base}{}/oidc/cb", snap.routes.reserved),
+        reserved: &snap.routes.reserved,
+        spa: app.spa_support && login::wants_json(&parts.headers),
+    };
+    let ttl = m.nonce_cookie_time_to_live_in_minutes;
+    match login::start(ws, &m.cookie_name, ttl, &keys, request).await {
+        Ok(resp) => Ok(Err(resp)),
+        Err(login::LoginError::Loop(n)) => {
+            tracing::warn!(count = n, application = %app.name, "login loop stopped");
+            Ok(Err(callback::error_page(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "The login did not complete: this browser keeps returning without a session \
+                 (are cookies blocked, or is the session cookie Secure on plain HTTP?).",
+                login::wants_json(&parts.headers),
+            )))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, application = %app.name, "cannot start a login");
+            Ok(Err(callback::error_page(
+                http::StatusCode::BAD_GATEWAY,
+                "The login service is unavailable.",
+                login::wants_json(&parts.headers),
+            )))
+        }
+    }
+}

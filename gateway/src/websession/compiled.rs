@@ -1,0 +1,144 @@
+//! Web sessions as compiled into a snapshot: each with its settings, client credentials, the
+//! provider's discovery and an ID-token validator (signature from the provider's key set, `iss`,
+//! `aud` = client id, `exp`, `nbf`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gatehouse_model::oauth::ClientAuthMethod;
+use gatehouse_model::websession::{WebSession, WebSessionManagement};
+use gatehouse_model::ConfigDocument;
+use jsonwebtoken::Algorithm;
+
+use crate::oauth::discovery::Discovery;
+use crate::oauth::jwks::{JwksCounters, JwksLocation, JwksSource};
+use crate::oauth::jwt::JwtValidator;
+
+/// Leeway for ID-token times, in seconds.
+const ID_TOKEN_LEEWAY: u64 = 60;
+
+/// Algorithms accepted on ID tokens (never `none`, never HMAC).
+const ID_TOKEN_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// One web session, ready for requests.
+#[derive(Debug)]
+pub struct CompiledWebSession {
+    /// Settings.
+    pub cfg: WebSession,
+    /// Cookie name (`<cookieName>.<audience>`).
+    pub cookie: String,
+    /// Client secret in clear (for `SECRET` credentials).
+    pub client_secret: String,
+    /// The provider.
+    pub provider: Arc<Discovery>,
+    /// Redirect to the provider's `end_session_endpoint` at logout.
+    pub use_slo: bool,
+    /// Verifies ID tokens.
+    pub id_tokens: JwtValidator,
+    /// The provider's extra authorization-request parameters.
+    pub extra_params: Vec<(String, String)>,
+}
+
+/// The web sessions of a snapshot, and the management settings.
+#[derive(Debug, Default)]
+pub struct WebSessions {
+    /// By id.
+    pub by_id: HashMap<u64, Arc<CompiledWebSession>>,
+    /// Cookie name, issuer, timeouts.
+    pub management: WebSessionManagement,
+}
+
+impl WebSessions {
+    /// Compiles the web sessions of `doc` against the snapshot's provider discovery.
+    pub fn compile(
+        doc: &ConfigDocument,
+        provider: Option<&Arc<Discovery>>,
+        counters: &Arc<JwksCounters>,
+    ) -> Self {
+        let management = doc.web_session_management.clone();
+        let mut by_id = HashMap::new();
+        let (Some(provider), Some(settings)) = (provider, doc.oidc_provider.as_ref()) else {
+            return Self { by_id, management };
+        };
+        for ws in &doc.web_sessions {
+            let jwks = JwksSource::new(
+                JwksLocation::Discovered(provider.clone()),
+                provider.client().clone(),
+                counters.clone(),
+            );
+            let id_tokens = JwtValidator::new(
+                crate::oauth::next_instance(),
+                ID_TOKEN_ALGORITHMS.to_vec(),
+                settings.issuer.clone(),
+                ws.client_credentials.client_id.clone(),
+                "sub".into(),
+                ID_TOKEN_LEEWAY,
+                Arc::new(jwks),
+            );
+            let compiled = CompiledWebSession {
+                cookie: format!("{}.{}", management.cookie_name, ws.audience),
+                client_secret: ws
+                    .client_credentials
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .unwrap_or_default(),
+                provider: provider.clone(),
+                use_slo: settings.use_slo,
+                id_tokens,
+                extra_params: settings
+                    .query_parameters
+                    .iter()
+                    .map(|q| (q.name.clone(), q.value.clone()))
+                    .collect(),
+                cfg: ws.clone(),
+            };
+            by_id.insert(ws.id, Arc::new(compiled));
+        }
+        Self { by_id, management }
+    }
+}
+
+impl CompiledWebSession {
+    /// POSTs a form to a provider endpoint with the client's authentication
+    /// (`client_secret_basic` or `client_secret_post`) and reads the JSON answer.
+    pub async fn post_authenticated(
+        &self,
+        url: &str,
+        mut params: Vec<(String, String)>,
+    ) -> Result<serde_json::Value, crate::oauth::fetch::FetchError> {
+        let c = &self.cfg.client_credentials;
+        let mut req = self.provider.client().post(url);
+        match c.auth_method {
+            ClientAuthMethod::ClientSecretBasic => {
+                let enc =
+                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                req = req.basic_auth(enc(&c.client_id), Some(enc(&self.client_secret)));
+            }
+            ClientAuthMethod::ClientSecretPost => {
+                params.push(("client_id".into(), c.client_id.clone()));
+                params.push(("client_secret".into(), self.client_secret.clone()));
+            }
+        }
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&params)
+            .finish();
+        let req = req
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        crate::oauth::fetch::json(req, url).await
+    }
+}

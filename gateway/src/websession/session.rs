@@ -1,0 +1,191 @@
+//! The session a cookie carries: who logged in, their attributes, when the session ends (idle
+//! and absolute), checked on every request, re-issued at most every
+//! `updateTokenWindowInSeconds` to move the idle deadline.
+
+use std::sync::Arc;
+
+use gatehouse_model::websession::WebSessionManagement;
+use http::HeaderMap;
+use serde_json::{json, Map, Value};
+
+use super::chunks;
+use super::codec::{self, SessionKeys};
+use super::compiled::CompiledWebSession;
+use super::cookies::{self, CookieAttrs};
+use crate::oauth::Identity;
+
+/// Why a session cookie could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Sealing failed.
+    #[error(transparent)]
+    Codec(#[from] codec::CodecError),
+    /// Too big even in chunks.
+    #[error(transparent)]
+    Chunks(#[from] chunks::ChunkError),
+}
+
+/// A logged-in user's session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Subject.
+    pub sub: String,
+    /// Attributes (ID token and userinfo claims).
+    pub attrs: Map<String, Value>,
+    /// When the cookie was (re-)issued, Unix seconds.
+    pub issued: u64,
+    /// Absolute end, Unix seconds.
+    pub expires: u64,
+    /// Idle end, Unix seconds.
+    pub idle_until: u64,
+    /// When the user authenticated at the provider, Unix seconds.
+    pub auth_time: u64,
+    /// Session id.
+    pub sid: String,
+    /// The ID token, kept for `id_token_hint` at logout (only with `useSlo`).
+    pub id_token: Option<String>,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Session {
+    /// The identity rules and mappings see: the attributes, with `sub`.
+    pub fn identity(&self) -> Identity {
+        let mut claims = self.attrs.clone();
+        claims.insert("sub".into(), Value::String(self.sub.clone()));
+        Identity::new(
+            self.sub.clone(),
+            claims,
+            Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.expires)),
+        )
+    }
+
+    fn claims(&self, ws: &CompiledWebSession, m: &WebSessionManagement) -> Map<String, Value> {
+        let mut c = Map::new();
+        c.insert("iss".into(), json!(m.issuer));
+        c.insert("aud".into(), json!(ws.cfg.audience));
+        c.insert("sub".into(), json!(self.sub));
+        c.insert("iat".into(), json!(self.issued));
+        c.insert("exp".into(), json!(self.expires));
+        c.insert("idle".into(), json!(self.idle_until));
+        c.insert("auth_time".into(), json!(self.auth_time));
+        c.insert("sid".into(), json!(self.sid));
+        c.insert("attr".into(), Value::Object(self.attrs.clone()));
+        if let Some(t) = &self.id_token {
+            c.insert("idt".into(), json!(t));
+        }
+        c
+    }
+
+    fn from_claims(c: Map<String, Value>) -> Option<Self> {
+        let num = |k: &str| c.get(k).and_then(Value::as_u64);
+        Some(Self {
+            sub: c.get("sub")?.as_str()?.to_string(),
+            attrs: c.get("attr")?.as_object()?.clone(),
+            issued: num("iat")?,
+            expires: num("exp")?,
+            idle_until: num("idle")?,
+            auth_time: num("auth_time").unwrap_or(0),
+            sid: c.get("sid")?.as_str()?.to_string(),
+            id_token: c.get("idt").and_then(Value::as_str).map(String::from),
+        })
+    }
+
+    /// Whether the cookie is due to be re-issued (idle deadline moved).
+    pub fn due_for_update(&self, m: &WebSessionManagement, now: u64) -> bool {
+        now.saturating_sub(self.issued) >= m.update_token_window_in_seconds
+    }
+
+    /// The same session re-issued now: the idle deadline moves, never past the absolute end.
+    pub fn touched(&self, ws: &CompiledWebSession, now: u64) -> Self {
+        Self {
+            issued: now,
+            idle_until: (now + ws.cfg.idle_timeout_in_minutes * 60).min(self.expires),
+            ..self.clone()
+        }
+    }
+}
+
+/// The valid session of `ws` the request carries, if any: sealed by a current or previous key,
+/// of the right kind, issuer and audience, and neither expired nor idle.
+pub fn read(
+    headers: &HeaderMap,
+    ws: &CompiledWebSession,
+    m: &WebSessionManagement,
+    keys: &SessionKeys,
+    now: u64,
+) -> Option<Session> {
+    let jar = cookies::request_cookies(headers);
+    let token = chunks::join(jar.iter().copied(), &ws.cookie)?;
+    let claims = codec::open(&token, keys, kind(ws)).ok()?;
+    if claims.get("iss").and_then(Value::as_str) != Some(m.issuer.as_str())
+        || claims.get("aud").and_then(Value::as_str) != Some(ws.cfg.audience.as_str())
+    {
+        return None;
+    }
+    let session = Session::from_claims(claims)?;
+    (now < session.expires && now < session.idle_until).then_some(session)
+}
+
+/// The cookie type of `ws` as the codec knows it.
+pub fn kind(ws: &CompiledWebSession) -> codec::CookieType {
+    match ws.cfg.cookie_type {
+        gatehouse_model::websession::CookieType::Signed => codec::CookieType::Signed,
+        gatehouse_model::websession::CookieType::Encrypted => codec::CookieType::Encrypted,
+    }
+}
+
+/// `Set-Cookie` values that store `session` (chunked over `threshold`) and expire chunks of an
+/// earlier, bigger value the request still carries.
+pub fn write(
+    session: &Session,
+    ws: &CompiledWebSession,
+    m: &WebSessionManagement,
+    keys: &SessionKeys,
+    threshold: usize,
+    request: &HeaderMap,
+) -> Result<Vec<String>, SessionError> {
+    let token = codec::seal(&session.claims(ws, m), keys, kind(ws))?;
+    let parts = chunks::split(&ws.cookie, &token, threshold)?;
+    let attrs = CookieAttrs::session(&ws.cfg);
+    let present: Vec<&str> = cookies::request_cookies(request)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let mut out: Vec<String> = parts
+        .iter()
+        .map(|(name, value)| cookies::set_cookie(name, value, &attrs))
+        .collect();
+    for stale in chunks::stale_names(&ws.cookie, present, &parts) {
+        out.push(cookies::expire(&stale, &attrs));
+    }
+    Ok(out)
+}
+
+/// `Set-Cookie` values that delete the session cookie of `ws` and every chunk of it.
+pub fn clear(ws: &CompiledWebSession, request: &HeaderMap) -> Vec<String> {
+    let attrs = CookieAttrs::session(&ws.cfg);
+    let present: Vec<&str> = cookies::request_cookies(request)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let mut names = chunks::names_to_clear(&ws.cookie, present);
+    if !names.contains(&ws.cookie) {
+        names.push(ws.cookie.clone());
+    }
+    names.iter().map(|n| cookies::expire(n, &attrs)).collect()
+}
+
+/// A verified session as the pipeline passes it on.
+#[derive(Debug, Clone)]
+pub struct WebIdentity {
+    /// The identity rules and mappings see.
+    pub identity: Arc<Identity>,
+    /// `Set-Cookie` values to add to the response (a re-issued cookie).
+    pub set_cookies: Vec<String>,
+}
