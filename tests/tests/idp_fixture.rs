@@ -195,6 +195,19 @@ async fn plain_http_without_certificate() {
     let (_, claims) = decode_jwt_unverified(&token).unwrap();
     assert_eq!(claims["iss"], idp.issuer());
     assert_eq!(claims["scope"], "read");
+
+    // Browser login works over plain HTTP on an IP-literal issuer too (cookies included: the
+    // second login needs no form, so the login typed then plays no part).
+    let browser = idp.browser_client().unwrap();
+    let auth = ClientAuth::from(ClientKind::Web);
+    for typed in ["judy", "ignored"] {
+        let request = AuthorizationRequest::new(WEB_ID, DEFAULT_REDIRECT_URI, "openid");
+        let (_, claims) = login_and_exchange(&idp, &browser, &auth, &request, typed)
+            .await
+            .unwrap();
+        assert_eq!(claims["sub"], "judy", "{claims}");
+        assert_eq!(claims["iss"], idp.issuer(), "{claims}");
+    }
 }
 
 // --- Browser login: authorization code + PKCE, PAR, userinfo, RP-initiated logout -------------
