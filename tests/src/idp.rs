@@ -11,6 +11,9 @@
 //! - Without `resource` (or with [`RESOURCE_URI_OPAQUE`]) it is opaque and introspectable;
 //!   revoked, it introspects as `{"active": false}`. JWTs cannot be introspected (400
 //!   `unsupported_token_type`).
+//! - Browser login (authorization code + PKCE, PAR, userinfo, RP-initiated logout) is driven
+//!   over plain HTTP by [`login`]: [`Idp::browser_client`], [`Idp::login`],
+//!   [`Idp::confirm_logout`].
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +26,10 @@ use tokio::process::{Child, Command};
 
 use crate::pki::TestCa;
 use crate::{free_port, wait};
+
+mod html;
+pub mod login;
+pub use login::{query_params, AuthorizationRequest, ClientAuth};
 
 /// Client id of the confidential client-credentials client that authenticates with HTTP Basic
 /// (`client_secret_basic`).
@@ -48,8 +55,18 @@ pub const RS_POST_SECRET: &str = "gatehouse-rs-post-secret";
 pub const WEB_ID: &str = "gatehouse-web";
 /// Secret of [`WEB_ID`].
 pub const WEB_SECRET: &str = "gatehouse-web-secret";
-/// Default redirect URI of [`WEB_ID`].
+/// Client id for browser login that authenticates at the token endpoint in the form body
+/// (`client_secret_post`); same redirect URIs as [`WEB_ID`].
+pub const WEB_POST_ID: &str = "gatehouse-web-post";
+/// Secret of [`WEB_POST_ID`].
+pub const WEB_POST_SECRET: &str = "gatehouse-web-post-secret";
+/// Client id for browser login that authenticates with `private_key_jwt` (ES256 client
+/// assertions, keys from [`IdpOptions::web_jwks_uri`]); it exists only when that is set.
+pub const WEB_JWT_ID: &str = "gatehouse-web-jwt";
+/// Default redirect URI of the browser-login clients.
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost/pa/oidc/cb";
+/// Default post-logout redirect URI of the browser-login clients.
+pub const DEFAULT_POST_LOGOUT_REDIRECT_URI: &str = "http://localhost/";
 
 /// Resource indicator whose access tokens are JWTs signed with RS256.
 pub const RESOURCE_URI: &str = "https://api.gatehouse.test";
@@ -95,6 +112,8 @@ pub enum ClientKind {
     ResourceServerPost,
     /// [`WEB_ID`]: authorization code + PKCE (and client credentials), `client_secret_basic`.
     Web,
+    /// [`WEB_POST_ID`]: authorization code + PKCE, `client_secret_post`.
+    WebPost,
 }
 
 impl ClientKind {
@@ -106,6 +125,7 @@ impl ClientKind {
             Self::ResourceServerBasic => RS_BASIC_ID,
             Self::ResourceServerPost => RS_POST_ID,
             Self::Web => WEB_ID,
+            Self::WebPost => WEB_POST_ID,
         }
     }
 
@@ -117,13 +137,16 @@ impl ClientKind {
             Self::ResourceServerBasic => RS_BASIC_SECRET,
             Self::ResourceServerPost => RS_POST_SECRET,
             Self::Web => WEB_SECRET,
+            Self::WebPost => WEB_POST_SECRET,
         }
     }
 
     /// The one authentication method the provider accepts from this client.
     pub fn auth_method(&self) -> AuthMethod {
         match self {
-            Self::ClientCredentialsPost | Self::ResourceServerPost => AuthMethod::ClientSecretPost,
+            Self::ClientCredentialsPost | Self::ResourceServerPost | Self::WebPost => {
+                AuthMethod::ClientSecretPost
+            }
             Self::ClientCredentialsBasic | Self::ResourceServerBasic | Self::Web => {
                 AuthMethod::ClientSecretBasic
             }
@@ -136,8 +159,14 @@ impl ClientKind {
 pub struct IdpOptions {
     /// Lifetime of access tokens, in seconds.
     pub access_token_ttl: u64,
-    /// Redirect URIs of the [`WEB_ID`] client.
+    /// Redirect URIs of the browser-login clients ([`WEB_ID`], [`WEB_POST_ID`],
+    /// [`WEB_JWT_ID`]).
     pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs of the browser-login clients (RP-initiated logout).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// `jwks_uri` of [`WEB_JWT_ID`], where the provider fetches the keys that verify its
+    /// client assertions; `None` leaves that client out.
+    pub web_jwks_uri: Option<String>,
     /// Serve HTTPS with a leaf of a new [`TestCa`] (`false`: plain HTTP, `http://` issuer).
     pub tls: bool,
     /// Host of the issuer URL: `localhost` or `127.0.0.1` (both are in the certificate; either
@@ -150,6 +179,8 @@ impl Default for IdpOptions {
         Self {
             access_token_ttl: 600,
             redirect_uris: vec![DEFAULT_REDIRECT_URI.to_string()],
+            post_logout_redirect_uris: vec![DEFAULT_POST_LOGOUT_REDIRECT_URI.to_string()],
+            web_jwks_uri: None,
             tls: true,
             host: "localhost".to_string(),
         }
@@ -162,6 +193,7 @@ pub struct Idp {
     dir: tempfile::TempDir,
     port: u16,
     issuer: String,
+    host: String,
     ca_pem: String,
     http: reqwest::Client,
     discovery: Value,
@@ -191,13 +223,21 @@ impl Idp {
             .env("ISSUER", &issuer)
             .env("ACCESS_TOKEN_TTL", opts.access_token_ttl.to_string())
             .env("REDIRECT_URIS", opts.redirect_uris.join(","))
+            .env(
+                "POST_LOGOUT_REDIRECT_URIS",
+                opts.post_logout_redirect_uris.join(","),
+            )
             .env("RESOURCE_URI", RESOURCE_URI)
             .env("RESOURCE_URI_ES", RESOURCE_URI_ES)
             .env("RESOURCE_URI_OPAQUE", RESOURCE_URI_OPAQUE)
             .env("RESOURCE_SCOPE", SCOPES)
+            .env_remove("WEB_JWKS_URI")
             .env_remove("TLS_CERT")
             .env_remove("TLS_KEY")
             .env_remove("DEBUG");
+        if let Some(uri) = &opts.web_jwks_uri {
+            cmd.env("WEB_JWKS_URI", uri);
+        }
         let mut ca_pem = String::new();
         if opts.tls {
             let ca = TestCa::new("gatehouse-test-idp-ca")?;
@@ -232,6 +272,7 @@ impl Idp {
             dir,
             port,
             issuer,
+            host: opts.host.clone(),
             ca_pem,
             http: http.build()?,
             discovery: Value::Null,
