@@ -126,7 +126,9 @@ impl CompiledWebSession {
                 req = req.basic_auth(enc(&c.client_id), Some(enc(&self.client_secret)));
             }
             ClientAuthMethod::ClientSecretPost => {
-                params.push(("client_id".into(), c.client_id.clone()));
+                if !params.iter().any(|(k, _)| k == "client_id") {
+                    params.push(("client_id".into(), c.client_id.clone()));
+                }
                 params.push(("client_secret".into(), self.client_secret.clone()));
             }
         }

@@ -15,3 +15,4 @@ mod rules;
 mod startup;
 mod streaming;
 mod swap;
+mod websession;
