@@ -78,6 +78,8 @@ pub struct Engine {
     pub session_keys: arc_swap::ArcSwapOption<crate::websession::codec::SessionKeys>,
     /// Login states already used at the callback (single use), kept past their lifetime.
     pub used_login_states: moka::sync::Cache<String, ()>,
+    /// Form posts kept across a login (`requestPreservationType`), by login state id.
+    pub preserved_forms: crate::websession::login::PreservedForms,
     /// Minted identity JWTs.
     pub minted: crate::identity::MintCache,
     /// Rate-limiting buckets, kept across reloads.
@@ -105,6 +107,10 @@ impl Engine {
             tokens,
             auth_tokens: arc_swap::ArcSwapOption::empty(),
             session_keys: arc_swap::ArcSwapOption::empty(),
+            preserved_forms: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build(),
             used_login_states: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(std::time::Duration::from_secs(3600))

@@ -50,7 +50,7 @@ impl IdentityHeaders {
                 TypedMapping::Jwt(j) if !j.map_as_bearer_token => {
                     out.names.push(canonical(&j.header_name));
                 }
-                TypedMapping::Jwt(_) => {}
+                TypedMapping::Jwt(_) | TypedMapping::WebSessionAccessToken => {}
             }
         }
         out.names.sort();
@@ -105,6 +105,9 @@ pub enum MappingError {
     /// No auth-token key yet.
     #[error("no auth token signing key is loaded")]
     NoKey,
+    /// The web session holds no usable access token.
+    #[error("the web session holds no access token")]
+    NoAccessToken,
     /// Signing failed.
     #[error(transparent)]
     Sign(#[from] crate::authtoken::AuthTokenError),
@@ -161,6 +164,16 @@ pub fn apply(
     match &mapping.mapping {
         TypedMapping::Header(h) => {
             apply_headers(h, identity, headers);
+            Ok(())
+        }
+        TypedMapping::WebSessionAccessToken => {
+            let token = identity
+                .access_token
+                .as_deref()
+                .ok_or(MappingError::NoAccessToken)?;
+            let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| MappingError::NoAccessToken)?;
+            headers.insert(AUTHORIZATION, value);
             Ok(())
         }
         TypedMapping::Jwt(j) => {

@@ -60,6 +60,8 @@ pub struct Identity {
     pub cache_key: cache::TokenKey,
     /// Cache no longer than this (introspection `tokenTimeToLiveSeconds`); else until `exp`.
     pub cache_until: Option<SystemTime>,
+    /// A web session's access token from the provider (`WebSessionAccessToken` mapping).
+    pub access_token: Option<String>,
 }
 
 impl Identity {
@@ -75,6 +77,7 @@ impl Identity {
             expires_at,
             cache_key: (0, [0; 32]),
             cache_until: None,
+            access_token: None,
         }
     }
 }

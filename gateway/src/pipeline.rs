@@ -180,15 +180,13 @@ async fn run(
     }
     let mut set_cookies = Vec::new();
     if !api && !resource.unprotected && app.web_session != 0 {
-        match websession::require_session(engine, snap, app, &parts, &origin).await? {
-            Ok(web) => {
-                ctx.subject = Some(web.identity.subject.clone());
-                ctx.auth_mech = Some("session");
-                identity = Some(web.identity);
-                set_cookies = web.set_cookies;
-            }
-            Err(login) => return Ok(login),
-        }
+        let Some(web) = websession::session_of(engine, snap, app, &parts)? else {
+            return websession::login(engine, snap, app, &parts, body, &origin).await;
+        };
+        ctx.subject = Some(web.identity.subject.clone());
+        ctx.auth_mech = Some("session");
+        identity = Some(web.identity);
+        set_cookies = web.set_cookies;
     }
     let admission = access::Admission {
         parts: &parts,

@@ -97,6 +97,9 @@ pub enum TypedMapping {
     Header(HeaderMapping),
     /// `JWT`.
     Jwt(JwtMapping),
+    /// `WebSessionAccessToken`: the web session's access token from the provider, sent as
+    /// `Authorization: Bearer` (web applications only).
+    WebSessionAccessToken,
 }
 
 impl IdentityMapping {
@@ -106,9 +109,19 @@ impl IdentityMapping {
         let typed = match self.kind.as_str() {
             "Header" => serde_json::from_value(config).map(TypedMapping::Header),
             "JWT" => serde_json::from_value(config).map(TypedMapping::Jwt),
+            "WebSessionAccessToken" => {
+                return match config {
+                    serde_json::Value::Null => Ok(TypedMapping::WebSessionAccessToken),
+                    serde_json::Value::Object(o) if o.is_empty() => {
+                        Ok(TypedMapping::WebSessionAccessToken)
+                    }
+                    _ => Err("configuration: WebSessionAccessToken takes no settings ({})".into()),
+                }
+            }
             other => {
                 return Err(format!(
-                    "identity mapping type '{other}' is not supported; use Header or JWT"
+                    "identity mapping type '{other}' is not supported; use Header, JWT or \
+                     WebSessionAccessToken"
                 ))
             }
         }

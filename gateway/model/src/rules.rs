@@ -67,6 +67,10 @@ pub enum TypedRule {
     OAuthAttribute(AttributeRule),
     /// `OAuthClient`.
     OAuthClient(ClientRule),
+    /// `WebSessionScope`: the session's granted scopes (same settings as `OAuthScope`).
+    WebSessionScope(ScopeRule),
+    /// `WebSessionAttribute`: the session's user attributes (same settings as `OAuthAttribute`).
+    WebSessionAttribute(AttributeRule),
     /// `RateLimiting`.
     RateLimiting(RateLimitRule),
     /// `Cors`.
@@ -97,6 +101,8 @@ pub const SUPPORTED_RULE_TYPES: &[&str] = &[
     "OAuthScope",
     "OAuthAttribute",
     "OAuthClient",
+    "WebSessionScope",
+    "WebSessionAttribute",
     "RateLimiting",
     "Cors",
     "Redirect",
@@ -131,6 +137,8 @@ impl Rule {
             "OAuthScope" => TypedRule::OAuthScope(parse(c)?),
             "OAuthAttribute" => TypedRule::OAuthAttribute(parse(c)?),
             "OAuthClient" => TypedRule::OAuthClient(parse(c)?),
+            "WebSessionScope" => TypedRule::WebSessionScope(parse(c)?),
+            "WebSessionAttribute" => TypedRule::WebSessionAttribute(parse(c)?),
             "RateLimiting" => TypedRule::RateLimiting(parse(c)?),
             "Cors" => TypedRule::Cors(parse(c)?),
             "Redirect" => TypedRule::Redirect(parse(c)?),
@@ -170,6 +178,14 @@ impl TypedRule {
         )
     }
 
+    /// True for rules that read a web session (only meaningful in `Web` policies).
+    pub fn needs_session(&self) -> bool {
+        matches!(
+            self,
+            Self::WebSessionScope(_) | Self::WebSessionAttribute(_)
+        )
+    }
+
     /// The rejection handler the rule names, if any.
     pub fn rejection_handler_id(&self) -> Option<u64> {
         let id = match self {
@@ -178,8 +194,8 @@ impl TypedRule {
             Self::HttpRequestHeader(r) => r.rejection_handler_id,
             Self::HttpRequestParameter(r) => r.rejection_handler_id,
             Self::HttpMethod(r) => r.rejection_handler_id,
-            Self::OAuthScope(r) => r.rejection_handler_id,
-            Self::OAuthAttribute(r) => r.rejection_handler_id,
+            Self::OAuthScope(r) | Self::WebSessionScope(r) => r.rejection_handler_id,
+            Self::OAuthAttribute(r) | Self::WebSessionAttribute(r) => r.rejection_handler_id,
             Self::OAuthClient(r) => r.rejection_handler_id,
             Self::RateLimiting(r) => r.rejection_handler_id,
             Self::Cors(r) => r.rejection_handler_id,
@@ -198,8 +214,8 @@ impl TypedRule {
             Self::HttpRequestHeader(r) => r.problems(),
             Self::HttpRequestParameter(r) => r.problems(),
             Self::HttpMethod(r) => r.problems(),
-            Self::OAuthScope(r) => r.problems(),
-            Self::OAuthAttribute(r) => r.problems(),
+            Self::OAuthScope(r) | Self::WebSessionScope(r) => r.problems(),
+            Self::OAuthAttribute(r) | Self::WebSessionAttribute(r) => r.problems(),
             Self::OAuthClient(r) => r.problems(),
             Self::RateLimiting(r) => r.problems(),
             Self::Cors(r) => r.problems(),

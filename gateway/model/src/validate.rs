@@ -381,10 +381,19 @@ fn check_application_refs(doc: &ConfigDocument, a: &Application, at: &str, p: &m
         ("Web", a.identity_mapping_ids.web),
         ("API", a.identity_mapping_ids.api),
     ] {
-        if id != 0 && !doc.identity_mappings.iter().any(|m| m.id == id) {
+        let found = doc.identity_mappings.iter().find(|m| m.id == id);
+        if id != 0 && found.is_none() {
             p.push(
                 format!("{at}.identityMappingIds.{kind}"),
                 format!("no identity mapping with id {id}"),
+            );
+        }
+        let session_token = found.is_some_and(|m| m.kind == "WebSessionAccessToken");
+        if session_token && (kind == "API" || a.web_session_id == 0) {
+            p.push(
+                format!("{at}.identityMappingIds.{kind}"),
+                "a WebSessionAccessToken mapping needs a web session (Web mapping of an \
+                 application with a webSessionId)",
             );
         }
     }

@@ -71,6 +71,7 @@ pub async fn endpoint(
                 sessions,
                 keys: &keys,
                 used: &engine.used_login_states,
+                preserved: &engine.preserved_forms,
                 threshold: engine.settings.session_cookie_threshold,
                 reserved: &snap.routes.reserved,
             })
@@ -88,15 +89,17 @@ pub async fn endpoint(
     Some(Ok(resp))
 }
 
-/// For a request to a protected resource of an application with a web session: the session's
-/// identity (and a re-issued cookie when due), or the response that starts a login.
-pub async fn require_session(
+/// Largest form body kept across a login (`requestPreservationType` `POST`), in bytes.
+const PRESERVED_FORM_LIMIT: usize = 64 * 1024;
+
+/// The valid session of the application's web session the request carries (with a re-issued
+/// cookie when due), or `None`: a login is needed.
+pub fn session_of(
     engine: &Engine,
     snap: &Snapshot,
     app: &RouteApp,
     parts: &Parts,
-    origin: &Origin,
-) -> Result<Result<WebIdentity, Response<GatewayBody>>, PipelineError> {
+) -> Result<Option<WebIdentity>, PipelineError> {
     let sessions = &snap.web_sessions;
     let Some(ws) = sessions.by_id.get(&app.web_session) else {
         return Err(PipelineError::NotConfigured);
@@ -106,28 +109,90 @@ pub async fn require_session(
     };
     let m = &sessions.management;
     let t = now();
-    if let Some(found) = session::read(&parts.headers, ws, m, &keys, t) {
-        let mut set_cookies = Vec::new();
-        if found.due_for_update(m, t) {
-            let touched = found.touched(ws, t);
-            match session::write(
-                &touched,
-                ws,
-                m,
-                &keys,
-                engine.settings.session_cookie_threshold,
-                &parts.headers,
-            ) {
-                Ok(set) => set_cookies = set,
-                Err(e) => tracing::warn!(error = %e, "session cookie not re-issued"),
-            }
+    let needs_access_token = app.web_mapping.as_ref().is_some_and(|mapping| {
+        matches!(
+            mapping.mapping,
+            gatehouse_model::identity::TypedMapping::WebSessionAccessToken
+        )
+    });
+    let usable = |s: &session::Session| {
+        !needs_access_token || s.access_token.as_ref().is_some_and(|(_, exp)| *exp > t)
+    };
+    let Some(found) = session::read(&parts.headers, ws, m, &keys, t).filter(usable) else {
+        return Ok(None);
+    };
+    let mut set_cookies = Vec::new();
+    if found.due_for_update(m, t) {
+        let touched = found.touched(ws, t);
+        let threshold = engine.settings.session_cookie_threshold;
+        match session::write(&touched, ws, m, &keys, threshold, &parts.headers) {
+            Ok(set) => set_cookies = set,
+            Err(e) => tracing::warn!(error = %e, "session cookie not re-issued"),
         }
-        set_cookies.extend(login::reset_loop(ws, &m.cookie_name, &parts.headers));
-        return Ok(Ok(WebIdentity {
-            identity: Arc::new(found.identity()),
-            set_cookies,
-        }));
     }
+    set_cookies.extend(login::reset_loop(ws, &m.cookie_name, &parts.headers));
+    Ok(Some(WebIdentity {
+        identity: Arc::new(found.identity()),
+        set_cookies,
+    }))
+}
+
+/// The form of an unauthenticated `POST` to keep across the login, when the web session
+/// preserves posts and the body is a form within [`PRESERVED_FORM_LIMIT`].
+async fn preservable_form(
+    snap: &Snapshot,
+    app: &RouteApp,
+    parts: &Parts,
+    body: Incoming,
+) -> Option<Vec<(String, String)>> {
+    use gatehouse_model::websession::RequestPreservationType;
+    let ws = snap.web_sessions.by_id.get(&app.web_session)?;
+    let is_form = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if parts.method != http::Method::POST
+        || !is_form
+        || ws.cfg.request_preservation_type == RequestPreservationType::None
+    {
+        return None;
+    }
+    let collected = http_body_util::Limited::new(body, PRESERVED_FORM_LIMIT)
+        .collect()
+        .await
+        .ok()?;
+    Some(
+        form_urlencoded::parse(&collected.to_bytes())
+            .into_owned()
+            .collect(),
+    )
+}
+
+/// Starts a login for a request without a session: `302` to the provider, `401` JSON for
+/// SPAs, or an error page (provider down, login loop). A form `POST` is kept for the callback.
+pub async fn login(
+    engine: &Engine,
+    snap: &Snapshot,
+    app: &RouteApp,
+    parts: &Parts,
+    body: Incoming,
+    origin: &Origin,
+) -> Result<Response<GatewayBody>, PipelineError> {
+    let sessions = &snap.web_sessions;
+    let (Some(ws), Some(keys)) = (
+        sessions.by_id.get(&app.web_session),
+        engine.session_keys.load_full(),
+    ) else {
+        return Err(PipelineError::NotConfigured);
+    };
+    let m = &sessions.management;
+    let spa = app.spa_support && login::wants_json(&parts.headers);
+    let form = if spa {
+        None
+    } else {
+        preservable_form(snap, app, parts, body).await
+    };
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let base = base_url(origin);
     let request = LoginRequest {
@@ -136,27 +201,31 @@ pub async fn require_session(
         host: origin.host.clone(),
         redirect_uri: format!("{base}{}/oidc/cb", snap.routes.reserved),
         reserved: &snap.routes.reserved,
-        spa: app.spa_support && login::wants_json(&parts.headers),
+        spa,
+        preserved: form.map(|f| (&engine.preserved_forms, f)),
     };
     let ttl = m.nonce_cookie_time_to_live_in_minutes;
-    match login::start(ws, &m.cookie_name, ttl, &keys, request).await {
-        Ok(resp) => Ok(Err(resp)),
-        Err(login::LoginError::Loop(n)) => {
-            tracing::warn!(count = n, application = %app.name, "login loop stopped");
-            Ok(Err(callback::error_page(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "The login did not complete: this browser keeps returning without a session \
+    let json = login::wants_json(&parts.headers);
+    Ok(
+        match login::start(ws, &m.cookie_name, ttl, &keys, request).await {
+            Ok(resp) => resp,
+            Err(login::LoginError::Loop(n)) => {
+                tracing::warn!(count = n, application = %app.name, "login loop stopped");
+                callback::error_page(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "The login did not complete: this browser keeps returning without a session \
                  (are cookies blocked, or is the session cookie Secure on plain HTTP?).",
-                login::wants_json(&parts.headers),
-            )))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, application = %app.name, "cannot start a login");
-            Ok(Err(callback::error_page(
-                http::StatusCode::BAD_GATEWAY,
-                "The login service is unavailable.",
-                login::wants_json(&parts.headers),
-            )))
-        }
-    }
+                    json,
+                )
+            }
+            Err(e) => {
+                tracing::error!(error = %e, application = %app.name, "cannot start a login");
+                callback::error_page(
+                    http::StatusCode::BAD_GATEWAY,
+                    "The login service is unavailable.",
+                    json,
+                )
+            }
+        },
+    )
 }

@@ -217,13 +217,13 @@ fn compile_rule(
             r.negate,
             h,
         ),
-        TypedRule::OAuthScope(r) => access(
+        TypedRule::OAuthScope(r) | TypedRule::WebSessionScope(r) => access(
             name,
             Check::Scope(r.scope.split_whitespace().map(str::to_string).collect()),
             r.negate,
             h,
         ),
-        TypedRule::OAuthAttribute(r) => {
+        TypedRule::OAuthAttribute(r) | TypedRule::WebSessionAttribute(r) => {
             access(name, Check::Attribute(r.attributes.clone()), r.negate, h)
         }
         TypedRule::OAuthClient(r) => access(name, Check::Client(r.client_ids.clone()), r.negate, h),

@@ -82,6 +82,8 @@ pub struct Callback<'a> {
     pub keys: &'a SessionKeys,
     /// States already used (single use).
     pub used: &'a moka::sync::Cache<String, ()>,
+    /// Form posts kept across logins.
+    pub preserved: &'a super::login::PreservedForms,
     /// Chunk threshold of the session cookie.
     pub threshold: usize,
     /// Reserved path (`/pa`).
@@ -108,6 +110,7 @@ struct State {
     verifier: String,
     redirect_uri: String,
     jti: String,
+    post: bool,
 }
 
 fn open_state(cb: &Callback<'_>) -> Result<State, CallbackError> {
@@ -132,6 +135,7 @@ fn open_state(cb: &Callback<'_>) -> Result<State, CallbackError> {
         verifier: text("v").ok_or(CallbackError::State("incomplete"))?,
         redirect_uri: text("ru").ok_or(CallbackError::State("incomplete"))?,
         jti: text("jti").ok_or(CallbackError::State("incomplete"))?,
+        post: c.get("post").and_then(Value::as_bool).unwrap_or(false),
     };
     let bound = binding_cookie(&cb.sessions.management.cookie_name, &state.jti);
     if !cookies::request_cookies(cb.headers)
@@ -184,9 +188,20 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
         .and_then(Value::as_str)
         .ok_or_else(|| CallbackError::IdToken("the token answer holds none".into()))?;
     let mut attrs = id_token_claims(ws, id_token, &state).await?;
-    if let Some(at) = tokens.get("access_token").and_then(Value::as_str) {
+    let access_token = tokens.get("access_token").and_then(Value::as_str);
+    if let Some(at) = access_token {
         merge_userinfo(ws, at, &mut attrs).await?;
     }
+    if let Some(scope) = tokens.get("scope").and_then(Value::as_str) {
+        attrs
+            .entry("scope")
+            .or_insert_with(|| Value::String(scope.to_string()));
+    }
+    let t = now();
+    let lifetime = tokens
+        .get("expires_in")
+        .and_then(Value::as_u64)
+        .unwrap_or(ws.cfg.session_timeout_in_minutes * 60);
     let sub = attrs
         .get("sub")
         .and_then(Value::as_str)
@@ -199,7 +214,6 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
     for k in TOKEN_CLAIMS.iter().chain(&["sub"]) {
         attrs.remove(*k);
     }
-    let t = now();
     let session = Session {
         sub,
         attrs,
@@ -209,6 +223,9 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
         auth_time,
         sid: uuid_like(),
         id_token: ws.use_slo.then(|| id_token.to_string()),
+        access_token: access_token
+            .filter(|_| ws.keep_access_token)
+            .map(|at| (at.to_string(), t + lifetime)),
     };
     let mut set = session::write(
         &session,
@@ -230,12 +247,22 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
         "the original URL is not on the login's host",
     ))?;
     tracing::info!(web_session = %ws.cfg.name, "web session login completed");
-    let mut resp = Response::new(full(bytes::Bytes::new()));
-    *resp.status_mut() = StatusCode::FOUND;
+    let form = state
+        .post
+        .then(|| cb.preserved.remove(&state.jti))
+        .flatten();
+    let mut resp = match form {
+        Some(fields) => replay_page(&location, &fields),
+        None => {
+            let mut r = Response::new(full(bytes::Bytes::new()));
+            *r.status_mut() = StatusCode::FOUND;
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(http::header::LOCATION, v);
+            }
+            r
+        }
+    };
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        h.insert(http::header::LOCATION, v);
-    }
     h.insert(
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
@@ -348,6 +375,34 @@ pub fn same_host_target(url: &str, host: &str) -> Option<String> {
 fn uuid_like() -> String {
     let bytes: [u8; 16] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A page that posts the preserved form to `action` as soon as it loads (a button without
+/// script).
+fn replay_page(action: &str, fields: &[(String, String)]) -> Response<GatewayBody> {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<!DOCTYPE html><html><head><title>Continuing…</title></head>\
+         <body onload=\"document.forms[0].submit()\">\
+         <form method=\"post\" action=\"{}\">{inputs}\
+         <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+        escape(action)
+    );
+    let mut resp = Response::new(full(body));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    resp
 }
 
 /// An error page (HTML or JSON by `Accept`), never cached.

@@ -47,6 +47,9 @@ pub struct CompiledWebSession {
     pub id_tokens: JwtValidator,
     /// The provider's extra authorization-request parameters.
     pub extra_params: Vec<(String, String)>,
+    /// An application of this session maps the provider's access token to its site
+    /// (`WebSessionAccessToken`): the session keeps it.
+    pub keep_access_token: bool,
 }
 
 /// The web sessions of a snapshot, and the management settings.
@@ -85,7 +88,14 @@ impl WebSessions {
                 ID_TOKEN_LEEWAY,
                 Arc::new(jwks),
             );
+            let keep_access_token = doc.applications.iter().any(|a| {
+                a.web_session_id == ws.id
+                    && doc.identity_mappings.iter().any(|m| {
+                        m.id == a.identity_mapping_ids.web && m.kind == "WebSessionAccessToken"
+                    })
+            });
             let compiled = CompiledWebSession {
+                keep_access_token,
                 cookie: format!("{}.{}", management.cookie_name, ws.audience),
                 client_secret: ws
                     .client_credentials

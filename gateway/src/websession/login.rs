@@ -42,6 +42,9 @@ pub enum LoginError {
     Loop(u32),
 }
 
+/// Form posts kept across a login, by login state id.
+pub type PreservedForms = moka::sync::Cache<String, std::sync::Arc<Vec<(String, String)>>>;
+
 /// What a login needs to know about the request.
 #[derive(Debug)]
 pub struct LoginRequest<'a> {
@@ -57,6 +60,8 @@ pub struct LoginRequest<'a> {
     pub reserved: &'a str,
     /// Answer `401` JSON instead of a redirect.
     pub spa: bool,
+    /// A form post to replay after the login, and where to keep it.
+    pub preserved: Option<(&'a PreservedForms, Vec<(String, String)>)>,
 }
 
 /// Name of the cookie that binds a login to the browser that started it.
@@ -158,6 +163,10 @@ pub async fn start(
     state.insert("ru".into(), json!(req.redirect_uri));
     state.insert("exp".into(), json!(now() + ttl));
     state.insert("jti".into(), json!(jti));
+    if let Some((store, fields)) = req.preserved {
+        store.insert(jti.clone(), std::sync::Arc::new(fields));
+        state.insert("post".into(), json!(true));
+    }
     let state = codec::seal(&state, keys, CookieType::Encrypted)?;
     let mut scopes = vec!["openid".to_string()];
     scopes.extend(ws.cfg.scopes.iter().filter(|s| *s != "openid").cloned());

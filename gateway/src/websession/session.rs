@@ -44,6 +44,9 @@ pub struct Session {
     pub sid: String,
     /// The ID token, kept for `id_token_hint` at logout (only with `useSlo`).
     pub id_token: Option<String>,
+    /// The provider's access token and when it expires (Unix seconds), kept only when an
+    /// application maps it to its site (`WebSessionAccessToken`).
+    pub access_token: Option<(String, u64)>,
 }
 
 /// Seconds since the Unix epoch.
@@ -58,11 +61,13 @@ impl Session {
     pub fn identity(&self) -> Identity {
         let mut claims = self.attrs.clone();
         claims.insert("sub".into(), Value::String(self.sub.clone()));
-        Identity::new(
+        let mut identity = Identity::new(
             self.sub.clone(),
             claims,
             Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.expires)),
-        )
+        );
+        identity.access_token = self.access_token.as_ref().map(|(t, _)| t.clone());
+        identity
     }
 
     fn claims(&self, ws: &CompiledWebSession, m: &WebSessionManagement) -> Map<String, Value> {
@@ -79,6 +84,10 @@ impl Session {
         if let Some(t) = &self.id_token {
             c.insert("idt".into(), json!(t));
         }
+        if let Some((t, exp)) = &self.access_token {
+            c.insert("at".into(), json!(t));
+            c.insert("at_exp".into(), json!(exp));
+        }
         c
     }
 
@@ -93,6 +102,10 @@ impl Session {
             auth_time: num("auth_time").unwrap_or(0),
             sid: c.get("sid")?.as_str()?.to_string(),
             id_token: c.get("idt").and_then(Value::as_str).map(String::from),
+            access_token: c
+                .get("at")
+                .and_then(Value::as_str)
+                .map(|t| (t.to_string(), num("at_exp").unwrap_or(0))),
         })
     }
 

@@ -18,6 +18,10 @@ struct Setup {
     auth_method: &'static str,
     extra: &'static str,
     use_slo: bool,
+    /// More TOML (rules, applications).
+    more: String,
+    /// `pa.default.session.cookie.size.threshold`.
+    threshold: Option<u32>,
 }
 
 impl Default for Setup {
@@ -28,6 +32,8 @@ impl Default for Setup {
             auth_method: "client_secret_basic",
             extra: "",
             use_slo: false,
+            more: String::new(),
+            threshold: None,
         }
     }
 }
@@ -93,6 +99,7 @@ fn toml(port: u16, backend: &str, idp: &Idp, s: &Setup) -> String {
         config::app(2, "/other", 1, 2, "webSessionId = 2\n")
             .replace("unprotected = true", "unprotected = false"),
         config::app(3, "/open", 1, 1, "webSessionId = 1\n"),
+        s.more.clone(),
     ]
     .join("\n")
 }
@@ -106,10 +113,11 @@ async fn world(s: Setup) -> anyhow::Result<World> {
     })
     .await?;
     let backend = Backend::start("web", Behavior::Echo).await?;
-    let node = Node::builder()
-        .toml(toml(port, &backend.target(), &idp, &s))
-        .start()
-        .await?;
+    let mut node = Node::builder().toml(toml(port, &backend.target(), &idp, &s));
+    if let Some(t) = s.threshold {
+        node = node.prop("pa.default.session.cookie.size.threshold", t);
+    }
+    let node = node.start().await?;
     Ok(World {
         idp,
         backend,
@@ -375,6 +383,7 @@ async fn par_post_authentication_signed_cookies_and_single_logout() -> anyhow::R
         auth_method: "client_secret_post",
         extra: "enablePushAuthorization = true\ncookieType = \"Signed\"\n",
         use_slo: true,
+        ..Setup::default()
     })
     .await?;
     let browser = w.browser()?;
@@ -417,5 +426,114 @@ async fn par_post_authentication_signed_cookies_and_single_logout() -> anyhow::R
     let back = w.idp.confirm_logout(&browser, &end).await?;
     assert!(back.starts_with(&w.url("/bye")), "{back}");
     assert_eq!(browser.get(w.url("/web/par")).send().await?.status(), 302);
+    Ok(())
+}
+
+fn protected_app(id: u64, root: &str, extra: &str) -> String {
+    config::app(id, root, 1, 1, &format!("webSessionId = 1\n{extra}"))
+        .replace("unprotected = true", "unprotected = false")
+}
+
+#[tokio::test]
+async fn session_rules_access_token_mapping_post_preservation_and_chunks() -> anyhow::Result<()> {
+    let more = [
+        "[[rules]]\nid = 1\nname = \"admins\"\ntype = \"WebSessionAttribute\"\n\
+         configuration = { attributes = [{ name = \"groups\", value = \"admins\" }] }\n\
+         [[rules]]\nid = 2\nname = \"email scope\"\ntype = \"WebSessionScope\"\n\
+         configuration = { scope = \"email\" }\n\
+         [[rules]]\nid = 3\nname = \"phone scope\"\ntype = \"WebSessionScope\"\n\
+         configuration = { scope = \"phone\" }\n\
+         [[identityMappings]]\nid = 2\nname = \"op token\"\ntype = \"WebSessionAccessToken\"\n"
+            .to_string(),
+        protected_app(
+            10,
+            "/admin",
+            "policy = { Web = [{ type = \"Rule\", id = 1 }] }\n",
+        ),
+        protected_app(
+            11,
+            "/email",
+            "policy = { Web = [{ type = \"Rule\", id = 2 }] }\n",
+        ),
+        protected_app(
+            12,
+            "/phone",
+            "policy = { Web = [{ type = \"Rule\", id = 3 }] }\n",
+        ),
+        protected_app(13, "/token", "identityMappingIds = { Web = 2 }\n"),
+    ]
+    .join("\n");
+    let w = world(Setup {
+        more,
+        threshold: Some(400),
+        ..Setup::default()
+    })
+    .await?;
+
+    // A form POST without a session survives the login.
+    let browser = w.browser()?;
+    let start = browser
+        .post(w.url("/web/form"))
+        .form(&[("item", "tea & cake"), ("qty", "2")])
+        .send()
+        .await?;
+    assert_eq!(start.status(), 302);
+    let callback = w.idp.login(&browser, &location(&start), "user1").await?;
+    let replay = browser.get(callback).send().await?;
+    assert_eq!(replay.status(), 200);
+    let cookies = set_cookies(&replay);
+    assert!(
+        cookies.iter().any(|c| c.starts_with("PA.web.1=")),
+        "chunked over the 400-byte threshold: {cookies:?}"
+    );
+    let page = replay.text().await?;
+    assert!(
+        page.contains(&format!("action=\"{}\"", w.url("/web/form"))),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"item\" value=\"tea &amp; cake\""),
+        "{page}"
+    );
+    let posted = browser
+        .post(w.url("/web/form"))
+        .form(&[("item", "tea & cake"), ("qty", "2")])
+        .send()
+        .await?;
+    assert_eq!(posted.status(), 200, "the chunked cookie is reassembled");
+    let seen = w.backend.last_seen("/web/form")?;
+    assert_eq!(seen.method, "POST");
+    assert!(seen.body_len > 0);
+
+    // Session rules: attributes and scopes.
+    assert_eq!(browser.get(w.url("/admin/x")).send().await?.status(), 403);
+    assert_eq!(browser.get(w.url("/email/x")).send().await?.status(), 200);
+    assert_eq!(browser.get(w.url("/phone/x")).send().await?.status(), 403);
+    let admin = w.browser()?;
+    assert_eq!(
+        log_in(&w, &admin, "/admin/x", "admin7").await?.status(),
+        302
+    );
+    assert_eq!(admin.get(w.url("/admin/x")).send().await?.status(), 200);
+
+    // The provider's access token goes to the site of the WebSessionAccessToken application.
+    let tokens = w.browser()?;
+    assert_eq!(log_in(&w, &tokens, "/token/x", "tess").await?.status(), 302);
+    assert_eq!(tokens.get(w.url("/token/x")).send().await?.status(), 200);
+    let auth = w
+        .backend
+        .last_seen("/token/x")?
+        .header_values("authorization");
+    let token = auth
+        .first()
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    assert_eq!(w.idp.userinfo(token).await?["sub"], "tess");
+    assert_eq!(tokens.get(w.url("/web/x")).send().await?.status(), 200);
+    assert!(w
+        .backend
+        .last_seen("/web/x")?
+        .header_values("authorization")
+        .is_empty());
     Ok(())
 }

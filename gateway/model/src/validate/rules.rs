@@ -208,6 +208,7 @@ fn collect_set<'d>(
 }
 
 /// Checks an application's or resource's policy: references exist, OAuth rules only in `API`,
+/// web-session rules only in `Web`,
 /// at most one `Cors` rule per list.
 pub(super) fn check_policy(doc: &ConfigDocument, policy: &Policy, at: &str, p: &mut Problems) {
     for (kind, items) in [("Web", &policy.web), ("API", &policy.api)] {
@@ -235,6 +236,20 @@ pub(super) fn check_policy(doc: &ConfigDocument, policy: &Policy, at: &str, p: &
                     format!("{at}.policy.Web"),
                     format!(
                         "rule '{}' checks a bearer token and can only be used in an API policy",
+                        r.name
+                    ),
+                );
+            }
+        }
+        if kind == "API" {
+            for r in rules
+                .iter()
+                .filter(|r| r.typed().is_ok_and(|t| t.needs_session()))
+            {
+                p.push(
+                    format!("{at}.policy.API"),
+                    format!(
+                        "rule '{}' checks a web session and can only be used in a Web policy",
                         r.name
                     ),
                 );
