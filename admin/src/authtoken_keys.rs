@@ -129,15 +129,36 @@ pub fn install(store: &mut Store, engine: &Engine) -> Result<(), AuthKeyError> {
         .map(|s| s.doc.auth_token_management.clone())
         .unwrap_or_default();
     let rows = roll_if_due(store, &settings, now_ms())?;
-    let keys = to_engine_keys(&rows)?;
+    swap_in(&engine.auth_tokens, to_engine_keys(&rows)?);
+    Ok(())
+}
+
+/// Loads (and rolls if due) the keys that sign the gateway's client assertions
+/// (`private_key_jwt`, published at `/pa/oidc/JWKS`); they roll with the web-session keys.
+pub fn install_oidc_client_keys(store: &mut Store, engine: &Engine) -> Result<(), AuthKeyError> {
+    let settings = engine
+        .snapshots
+        .load()
+        .map(|s| s.doc.web_session_management.clone())
+        .unwrap_or_default();
+    let roll = Roll {
+        purpose: "OIDC_CLIENT",
+        enabled: settings.key_roll_enabled,
+        period_hours: settings.key_roll_period_in_hours,
+    };
+    let rows = roll_keys_if_due(store, roll, now_ms())?;
+    swap_in(&engine.oidc_client_keys, to_engine_keys(&rows)?);
+    Ok(())
+}
+
+fn swap_in(slot: &arc_swap::ArcSwapOption<AuthTokenKeys>, keys: Option<AuthTokenKeys>) {
     let changed = {
-        let old = engine.auth_tokens.load();
+        let old = slot.load();
         old.as_ref().map(|k| &*k.current.kid) != keys.as_ref().map(|k| &*k.current.kid)
     };
     if changed {
-        engine.auth_tokens.store(keys.map(Arc::new));
+        slot.store(keys.map(Arc::new));
     }
-    Ok(())
 }
 
 /// Checks the roll every minute until `stop`.
@@ -155,7 +176,8 @@ pub async fn keep_rolled(
         }
         let result = match store.lock() {
             Ok(mut s) => install(&mut s, &engine)
-                .and_then(|()| crate::session_keys::install(&mut s, &engine)),
+                .and_then(|()| crate::session_keys::install(&mut s, &engine))
+                .and_then(|()| install_oidc_client_keys(&mut s, &engine)),
             Err(_) => return tracing::error!("auth token keys: store unavailable"),
         };
         if let Err(e) = result {

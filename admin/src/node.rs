@@ -100,6 +100,7 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     }
     crate::authtoken_keys::install(&mut store, &engine)?;
     crate::session_keys::install(&mut store, &engine)?;
+    crate::authtoken_keys::install_oidc_client_keys(&mut store, &engine)?;
     for name in keys::LISTENER_KEYS {
         keys::ensure(&store, name)?;
     }

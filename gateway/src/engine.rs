@@ -74,6 +74,9 @@ pub struct Engine {
     pub tokens: crate::oauth::cache::TokenCache,
     /// Keys that sign JWT identity mappings (installed and rolled by the node).
     pub auth_tokens: arc_swap::ArcSwapOption<crate::authtoken::AuthTokenKeys>,
+    /// Keys that sign client assertions to the provider (`private_key_jwt`), published at
+    /// `/pa/oidc/JWKS`.
+    pub oidc_client_keys: arc_swap::ArcSwapOption<crate::authtoken::AuthTokenKeys>,
     /// Keys of web-session cookies and login state (installed and rolled by the node).
     pub session_keys: arc_swap::ArcSwapOption<crate::websession::codec::SessionKeys>,
     /// Login states already used at the callback (single use), kept past their lifetime.
@@ -107,6 +110,7 @@ impl Engine {
             tokens,
             auth_tokens: arc_swap::ArcSwapOption::empty(),
             session_keys: arc_swap::ArcSwapOption::empty(),
+            oidc_client_keys: arc_swap::ArcSwapOption::empty(),
             preserved_forms: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(3600))

@@ -21,7 +21,8 @@ pub fn serve(
 ) -> Result<Response<GatewayBody>, PipelineError> {
     match endpoint {
         "/heartbeat.ping" => heartbeat(engine, snapshot),
-        "/authtoken/JWKS" => Ok(authtoken_jwks(engine)),
+        "/authtoken/JWKS" => Ok(jwks(&engine.auth_tokens)),
+        "/oidc/JWKS" => Ok(jwks(&engine.oidc_client_keys)),
         _ => Err(PipelineError::NoEndpoint),
     }
 }
@@ -48,10 +49,10 @@ pub fn heartbeat(
     Ok(resp)
 }
 
-/// `/pa/authtoken/JWKS`: the public keys that sign JWT identity mappings (current, previous).
-fn authtoken_jwks(engine: &Engine) -> Response<GatewayBody> {
-    let body = engine
-        .auth_tokens
+/// `/pa/authtoken/JWKS` (the keys that sign JWT identity mappings) and `/pa/oidc/JWKS` (the
+/// keys that sign client assertions): current and previous public key.
+fn jwks(keys: &arc_swap::ArcSwapOption<crate::authtoken::AuthTokenKeys>) -> Response<GatewayBody> {
+    let body = keys
         .load()
         .as_ref()
         .map_or_else(|| serde_json::json!({"keys": []}), |k| k.jwks());

@@ -65,7 +65,9 @@ pub async fn endpoint(
                 let bytes = collected.to_bytes();
                 params.extend(params_of(&String::from_utf8_lossy(&bytes)));
             }
+            let client_keys = engine.oidc_client_keys.load_full();
             callback::handle(Callback {
+                client_keys: client_keys.as_deref(),
                 params,
                 headers: &parts.headers,
                 sessions,
@@ -202,6 +204,7 @@ pub async fn login(
         redirect_uri: format!("{base}{}/oidc/cb", snap.routes.reserved),
         reserved: &snap.routes.reserved,
         spa,
+        client_keys: engine.oidc_client_keys.load_full(),
         preserved: form.map(|f| (&engine.preserved_forms, f)),
     };
     let ttl = m.nonce_cookie_time_to_live_in_minutes;

@@ -82,6 +82,8 @@ pub struct Callback<'a> {
     pub keys: &'a SessionKeys,
     /// States already used (single use).
     pub used: &'a moka::sync::Cache<String, ()>,
+    /// Keys for `private_key_jwt` client assertions.
+    pub client_keys: Option<&'a crate::authtoken::AuthTokenKeys>,
     /// Form posts kept across logins.
     pub preserved: &'a super::login::PreservedForms,
     /// Chunk threshold of the session cookie.
@@ -182,7 +184,7 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
         .params
         .get("code")
         .ok_or(CallbackError::Provider("no authorization code".into()))?;
-    let tokens = exchange(ws, code, &state).await?;
+    let tokens = exchange(ws, code, &state, cb.client_keys).await?;
     let id_token = tokens
         .get("id_token")
         .and_then(Value::as_str)
@@ -279,6 +281,7 @@ async fn exchange(
     ws: &CompiledWebSession,
     code: &str,
     state: &State,
+    client_keys: Option<&crate::authtoken::AuthTokenKeys>,
 ) -> Result<Map<String, Value>, CallbackError> {
     let meta = ws.provider.metadata().await?;
     let endpoint = meta.token_endpoint.clone().ok_or(CallbackError::Config(
@@ -292,7 +295,7 @@ async fn exchange(
     if ws.cfg.pkce_challenge_type == gatehouse_model::websession::PkceChallengeType::Sha256 {
         params.push(("code_verifier".to_string(), state.verifier.clone()));
     }
-    match ws.post_authenticated(&endpoint, params).await {
+    match ws.post_authenticated(&endpoint, params, client_keys).await {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(CallbackError::Provider(
             "the token answer is not an object".into(),

@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gatehouse_model::oauth::ClientAuthMethod;
+use gatehouse_model::websession::CredentialsType;
+
+use crate::authtoken::AuthTokenKeys;
 use gatehouse_model::websession::{WebSession, WebSessionManagement};
 use gatehouse_model::ConfigDocument;
 use jsonwebtoken::Algorithm;
@@ -126,16 +129,34 @@ impl CompiledWebSession {
         &self,
         url: &str,
         mut params: Vec<(String, String)>,
+        client_keys: Option<&AuthTokenKeys>,
     ) -> Result<serde_json::Value, crate::oauth::fetch::FetchError> {
         let c = &self.cfg.client_credentials;
         let mut req = self.provider.client().post(url);
-        match c.auth_method {
-            ClientAuthMethod::ClientSecretBasic => {
+        let method = match c.credentials_type {
+            CredentialsType::PrivateKeyJwt => None,
+            CredentialsType::Secret => Some(c.auth_method),
+        };
+        match method {
+            None => {
+                let assertion = self.client_assertion(client_keys).map_err(|reason| {
+                    crate::oauth::fetch::FetchError::Invalid {
+                        url: url.to_string(),
+                        reason,
+                    }
+                })?;
+                if !params.iter().any(|(k, _)| k == "client_id") {
+                    params.push(("client_id".into(), c.client_id.clone()));
+                }
+                params.push(("client_assertion_type".into(), JWT_BEARER.into()));
+                params.push(("client_assertion".into(), assertion));
+            }
+            Some(ClientAuthMethod::ClientSecretBasic) => {
                 let enc =
                     |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
                 req = req.basic_auth(enc(&c.client_id), Some(enc(&self.client_secret)));
             }
-            ClientAuthMethod::ClientSecretPost => {
+            Some(ClientAuthMethod::ClientSecretPost) => {
                 if !params.iter().any(|(k, _)| k == "client_id") {
                     params.push(("client_id".into(), c.client_id.clone()));
                 }
@@ -153,4 +174,23 @@ impl CompiledWebSession {
             .body(body);
         crate::oauth::fetch::json(req, url).await
     }
+
+    /// A `private_key_jwt` client assertion (RFC 7523), valid for a minute. Its `aud` is the
+    /// provider's issuer identifier alone, as the update of RFC 7523 requires (an endpoint URL
+    /// as audience allowed assertions to be replayed between servers).
+    fn client_assertion(&self, keys: Option<&AuthTokenKeys>) -> Result<String, String> {
+        let audience = self.provider.issuer();
+        let keys = keys.ok_or("no client assertion key is loaded")?;
+        let now = super::session::now();
+        let id = self.cfg.client_credentials.client_id.as_str();
+        let jti: [u8; 16] = rand::random();
+        let claims = serde_json::json!({
+            "iss": id, "sub": id, "aud": audience, "iat": now, "exp": now + 60,
+            "jti": jti.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        });
+        keys.current.sign(&claims).map_err(|e| e.to_string())
+    }
 }
+
+/// `client_assertion_type` of `private_key_jwt`.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -60,6 +60,8 @@ pub struct LoginRequest<'a> {
     pub reserved: &'a str,
     /// Answer `401` JSON instead of a redirect.
     pub spa: bool,
+    /// Keys for `private_key_jwt` client assertions (PAR).
+    pub client_keys: Option<std::sync::Arc<crate::authtoken::AuthTokenKeys>>,
     /// A form post to replay after the login, and where to keep it.
     pub preserved: Option<(&'a PreservedForms, Vec<(String, String)>)>,
 }
@@ -197,7 +199,9 @@ pub async fn start(
             .pushed_authorization_request_endpoint
             .clone()
             .ok_or(LoginError::Missing("pushed_authorization_request_endpoint"))?;
-        let answer: Value = ws.post_authenticated(&par, params).await?;
+        let answer: Value = ws
+            .post_authenticated(&par, params, req.client_keys.as_deref())
+            .await?;
         let request_uri = answer
             .get("request_uri")
             .and_then(Value::as_str)

@@ -22,6 +22,10 @@ struct Setup {
     more: String,
     /// `pa.default.session.cookie.size.threshold`.
     threshold: Option<u32>,
+    /// Replaces the `clientCredentials` table of web session 1.
+    credentials: Option<&'static str>,
+    /// The provider fetches the `private_key_jwt` client's keys from the gateway.
+    jwks_from_gateway: bool,
 }
 
 impl Default for Setup {
@@ -34,6 +38,8 @@ impl Default for Setup {
             use_slo: false,
             more: String::new(),
             threshold: None,
+            credentials: None,
+            jwks_from_gateway: false,
         }
     }
 }
@@ -72,13 +78,14 @@ fn toml(port: u16, backend: &str, idp: &Idp, s: &Setup) -> String {
         format!(
             "[[webSessions]]\nid = 1\nname = \"web\"\naudience = \"web\"\nsecureCookie = false\n\
              scopes = [\"profile\", \"email\", \"groups\"]\n{}\n\
-             clientCredentials = {{ clientId = \"{}\", clientSecret = \"{}\", authMethod = \"{}\" }}\n\
+             clientCredentials = {}\n\
              [[webSessions]]\nid = 2\nname = \"other\"\naudience = \"other\"\nsecureCookie = false\n\
              clientCredentials = {{ clientId = \"{}\", clientSecret = \"{}\" }}\n",
             s.extra,
-            s.client_id,
-            s.secret,
-            s.auth_method,
+            s.credentials.map(String::from).unwrap_or_else(|| format!(
+                "{{ clientId = \"{}\", clientSecret = \"{}\", authMethod = \"{}\" }}",
+                s.client_id, s.secret, s.auth_method
+            )),
             idp::WEB_ID,
             idp::WEB_SECRET
         ),
@@ -109,6 +116,9 @@ async fn world(s: Setup) -> anyhow::Result<World> {
     let idp = Idp::start(IdpOptions {
         redirect_uris: vec![format!("http://localhost:{port}/pa/oidc/cb")],
         post_logout_redirect_uris: vec![format!("http://localhost:{port}/bye")],
+        web_jwks_uri: s
+            .jwks_from_gateway
+            .then(|| format!("http://localhost:{port}/pa/oidc/JWKS")),
         ..IdpOptions::default()
     })
     .await?;
@@ -535,5 +545,40 @@ async fn session_rules_access_token_mapping_post_preservation_and_chunks() -> an
         .last_seen("/web/x")?
         .header_values("authorization")
         .is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn private_key_jwt_signs_with_keys_published_at_the_oidc_jwks() -> anyhow::Result<()> {
+    let w = world(Setup {
+        credentials: Some(
+            "{ clientId = \"gatehouse-web-jwt\", credentialsType = \"PRIVATE_KEY_JWT\" }",
+        ),
+        jwks_from_gateway: true,
+        extra: "enablePushAuthorization = true\n",
+        ..Setup::default()
+    })
+    .await?;
+    let jwks: serde_json::Value = Client::new()
+        .get(w.url("/pa/oidc/JWKS"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !keys.is_empty()
+            && keys
+                .iter()
+                .all(|k| k["kty"] == "EC" && k.get("d").is_none())
+    );
+    let browser = w.browser()?;
+    let done = log_in(&w, &browser, "/web/jwt", "pat").await?;
+    assert_eq!(
+        done.status(),
+        302,
+        "PAR and the code exchange with client assertions"
+    );
+    assert_eq!(browser.get(w.url("/web/jwt")).send().await?.status(), 200);
     Ok(())
 }

@@ -84,12 +84,6 @@ fn check_one(doc: &ConfigDocument, ws: &WebSession, at: &str, p: &mut Problems) 
             "must not be empty",
         );
     }
-    if c.credentials_type == CredentialsType::PrivateKeyJwt {
-        p.push(
-            format!("{at}.clientCredentials.credentialsType"),
-            "PRIVATE_KEY_JWT is not available in this build yet; use SECRET",
-        );
-    }
     if c.credentials_type == CredentialsType::Secret && c.client_secret.is_none() {
         p.push(
             format!("{at}.clientCredentials.clientSecret"),
