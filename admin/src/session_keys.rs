@@ -77,3 +77,49 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_gateway::websession::codec::{open, seal, CookieType};
+    use serde_json::{json, Map};
+
+    const HOUR: i64 = 3_600_000;
+
+    fn previous_key_opens_after_one_roll_not_two(kind: CookieType) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        let roll = Roll {
+            purpose: PURPOSE,
+            enabled: true,
+            period_hours: 24,
+        };
+        let mut keys_at = |t: i64| {
+            to_engine_keys(&roll_keys_if_due(&mut store, roll, t).unwrap())
+                .unwrap()
+                .unwrap()
+        };
+        let t0 = 1_000 * HOUR;
+        let first = keys_at(t0);
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!("alice"));
+        let cookie = seal(&claims, &first, kind).unwrap();
+        let rolled = keys_at(t0 + 24 * HOUR);
+        assert_ne!(rolled.current.kid, first.current.kid, "rolled");
+        assert_eq!(open(&cookie, &rolled, kind).unwrap()["sub"], "alice");
+        let fresh = seal(&claims, &rolled, kind).unwrap();
+        let later = keys_at(t0 + 48 * HOUR);
+        assert!(open(&cookie, &later, kind).is_err(), "two rolls ago");
+        assert!(open(&fresh, &later, kind).is_ok(), "one roll ago");
+    }
+
+    #[test]
+    fn signed_cookies_survive_one_key_roll() {
+        previous_key_opens_after_one_roll_not_two(CookieType::Signed);
+    }
+
+    #[test]
+    fn encrypted_cookies_survive_one_key_roll() {
+        previous_key_opens_after_one_roll_not_two(CookieType::Encrypted);
+    }
+}

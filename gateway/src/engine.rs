@@ -81,6 +81,8 @@ pub struct Engine {
     pub session_keys: arc_swap::ArcSwapOption<crate::websession::codec::SessionKeys>,
     /// Login states already used at the callback (single use), kept past their lifetime.
     pub used_login_states: moka::sync::Cache<String, ()>,
+    /// User attributes kept engine-side (`cacheUserAttributes`), by session id.
+    pub user_attributes: crate::websession::session::AttributeCache,
     /// Form posts kept across a login (`requestPreservationType`), by login state id.
     pub preserved_forms: crate::websession::login::PreservedForms,
     /// Minted identity JWTs.
@@ -111,6 +113,10 @@ impl Engine {
             auth_tokens: arc_swap::ArcSwapOption::empty(),
             session_keys: arc_swap::ArcSwapOption::empty(),
             oidc_client_keys: arc_swap::ArcSwapOption::empty(),
+            user_attributes: moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(std::time::Duration::from_secs(24 * 3600))
+                .build(),
             preserved_forms: moka::sync::Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(std::time::Duration::from_secs(3600))

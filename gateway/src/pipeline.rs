@@ -180,7 +180,7 @@ async fn run(
     }
     let mut set_cookies = Vec::new();
     if !api && !resource.unprotected && app.web_session != 0 {
-        let Some(web) = websession::session_of(engine, snap, app, &parts)? else {
+        let Some(web) = websession::session_of(engine, snap, app, &parts).await? else {
             return websession::login(engine, snap, app, &parts, body, &origin).await;
         };
         ctx.subject = Some(web.identity.subject.clone());

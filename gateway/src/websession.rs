@@ -12,4 +12,5 @@ pub mod cookies;
 pub mod jwe;
 pub mod login;
 pub mod logout;
+pub mod refresh;
 pub mod session;

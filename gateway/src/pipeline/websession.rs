@@ -17,9 +17,11 @@ use crate::route::RouteApp;
 use crate::snapshot::Snapshot;
 use crate::upstream::GatewayBody;
 use crate::websession::callback::{self, same_host_target, Callback};
+use crate::websession::codec::SessionKeys;
 use crate::websession::login::{self, LoginRequest};
 use crate::websession::logout;
-use crate::websession::session::{self, now, WebIdentity};
+use crate::websession::refresh;
+use crate::websession::session::{self, now, Sealing, WebIdentity};
 
 /// Largest callback form (`form_post`) read, in bytes.
 const CALLBACK_BODY_LIMIT: usize = 64 * 1024;
@@ -75,6 +77,7 @@ pub async fn endpoint(
                 used: &engine.used_login_states,
                 preserved: &engine.preserved_forms,
                 threshold: engine.settings.session_cookie_threshold,
+                attributes: &engine.user_attributes,
                 reserved: &snap.routes.reserved,
             })
             .await
@@ -83,7 +86,8 @@ pub async fn endpoint(
             let target = params_of(query)
                 .get("TargetResource")
                 .and_then(|t| same_host_target(t, &origin.host));
-            logout::logout(sessions, keys.as_deref(), &parts.headers, target).await
+            let sealing = keys.as_deref().map(|keys| sealing(engine, keys));
+            logout::logout(sessions, sealing, &parts.headers, target).await
         }
         "/oidc/logout.png" => logout::logout_png(sessions, &parts.headers),
         _ => return None,
@@ -91,12 +95,20 @@ pub async fn endpoint(
     Some(Ok(resp))
 }
 
+fn sealing<'a>(engine: &'a Engine, keys: &'a SessionKeys) -> Sealing<'a> {
+    Sealing {
+        keys,
+        attributes: &engine.user_attributes,
+        threshold: engine.settings.session_cookie_threshold,
+    }
+}
+
 /// Largest form body kept across a login (`requestPreservationType` `POST`), in bytes.
 const PRESERVED_FORM_LIMIT: usize = 64 * 1024;
 
-/// The valid session of the application's web session the request carries (with a re-issued
-/// cookie when due), or `None`: a login is needed.
-pub fn session_of(
+/// The valid session of the application's web session the request carries (attributes
+/// refreshed from userinfo when due, cookie re-issued when due), or `None`: a login is needed.
+pub async fn session_of(
     engine: &Engine,
     snap: &Snapshot,
     app: &RouteApp,
@@ -110,6 +122,7 @@ pub fn session_of(
         return Err(PipelineError::NotConfigured);
     };
     let m = &sessions.management;
+    let sealing = sealing(engine, &keys);
     let t = now();
     let needs_access_token = app.web_mapping.as_ref().is_some_and(|mapping| {
         matches!(
@@ -120,14 +133,27 @@ pub fn session_of(
     let usable = |s: &session::Session| {
         !needs_access_token || s.access_token.as_ref().is_some_and(|(_, exp)| *exp > t)
     };
-    let Some(found) = session::read(&parts.headers, ws, m, &keys, t).filter(usable) else {
+    let Some(mut found) = session::read(&parts.headers, ws, m, &sealing, t).filter(usable) else {
         return Ok(None);
     };
+    let mut changed = found.due_for_update(m, t);
+    if ws.cfg.enable_refresh_user
+        && t.saturating_sub(found.refreshed) >= ws.cfg.refresh_user_info_claims_interval
+    {
+        match refresh::user_info(ws, &found).await {
+            refresh::Outcome::Refreshed(attrs) => {
+                found.attrs = attrs;
+                found.refreshed = t;
+                changed = true;
+            }
+            refresh::Outcome::Revoked => return Ok(None),
+            refresh::Outcome::Unavailable => {}
+        }
+    }
     let mut set_cookies = Vec::new();
-    if found.due_for_update(m, t) {
+    if changed {
         let touched = found.touched(ws, t);
-        let threshold = engine.settings.session_cookie_threshold;
-        match session::write(&touched, ws, m, &keys, threshold, &parts.headers) {
+        match session::write(&touched, ws, m, &sealing, &parts.headers) {
             Ok(set) => set_cookies = set,
             Err(e) => tracing::warn!(error = %e, "session cookie not re-issued"),
         }

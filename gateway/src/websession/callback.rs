@@ -88,6 +88,8 @@ pub struct Callback<'a> {
     pub preserved: &'a super::login::PreservedForms,
     /// Chunk threshold of the session cookie.
     pub threshold: usize,
+    /// Attributes kept engine-side (`cacheUserAttributes`).
+    pub attributes: &'a session::AttributeCache,
     /// Reserved path (`/pa`).
     pub reserved: &'a str,
 }
@@ -223,20 +225,19 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
         expires: t + ws.cfg.session_timeout_in_minutes * 60,
         idle_until: t + ws.cfg.idle_timeout_in_minutes * 60,
         auth_time,
+        refreshed: t,
         sid: uuid_like(),
         id_token: ws.use_slo.then(|| id_token.to_string()),
         access_token: access_token
             .filter(|_| ws.keep_access_token)
             .map(|at| (at.to_string(), t + lifetime)),
     };
-    let mut set = session::write(
-        &session,
-        ws,
-        &cb.sessions.management,
-        cb.keys,
-        cb.threshold,
-        cb.headers,
-    )?;
+    let sealing = session::Sealing {
+        keys: cb.keys,
+        attributes: cb.attributes,
+        threshold: cb.threshold,
+    };
+    let mut set = session::write(&session, ws, &cb.sessions.management, &sealing, cb.headers)?;
     let login_attrs = CookieAttrs {
         path: format!("{}/oidc", cb.reserved),
         ..CookieAttrs::session(&ws.cfg)

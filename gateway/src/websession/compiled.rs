@@ -91,12 +91,13 @@ impl WebSessions {
                 ID_TOKEN_LEEWAY,
                 Arc::new(jwks),
             );
-            let keep_access_token = doc.applications.iter().any(|a| {
-                a.web_session_id == ws.id
-                    && doc.identity_mappings.iter().any(|m| {
-                        m.id == a.identity_mapping_ids.web && m.kind == "WebSessionAccessToken"
-                    })
-            });
+            let keep_access_token = ws.enable_refresh_user
+                || doc.applications.iter().any(|a| {
+                    a.web_session_id == ws.id
+                        && doc.identity_mappings.iter().any(|m| {
+                            m.id == a.identity_mapping_ids.web && m.kind == "WebSessionAccessToken"
+                        })
+                });
             let compiled = CompiledWebSession {
                 keep_access_token,
                 cookie: format!("{}.{}", management.cookie_name, ws.audience),

@@ -4,7 +4,6 @@
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
-use super::codec::SessionKeys;
 use super::compiled::WebSessions;
 use super::login::form;
 use super::session::{self, now};
@@ -45,13 +44,13 @@ fn with_cookies(mut resp: Response<GatewayBody>, set: Vec<String>) -> Response<G
 /// `/oidc/logout`. `post_logout` is a validated same-host URL to end on, if the caller named one.
 pub async fn logout(
     sessions: &WebSessions,
-    keys: Option<&SessionKeys>,
+    keys: Option<session::Sealing<'_>>,
     headers: &HeaderMap,
     post_logout: Option<String>,
 ) -> Response<GatewayBody> {
     let set = clear_all(sessions, headers);
     let slo = match keys {
-        Some(keys) => single_logout(sessions, keys, headers, post_logout.as_deref()).await,
+        Some(sealing) => single_logout(sessions, &sealing, headers, post_logout.as_deref()).await,
         None => None,
     };
     let resp = match (slo, post_logout) {
@@ -74,13 +73,13 @@ pub async fn logout(
 /// The provider's end-session URL for the first live session with `useSlo`.
 async fn single_logout(
     sessions: &WebSessions,
-    keys: &SessionKeys,
+    sealing: &session::Sealing<'_>,
     headers: &HeaderMap,
     post_logout: Option<&str>,
 ) -> Option<String> {
     let t = now();
     for ws in sessions.by_id.values().filter(|ws| ws.use_slo) {
-        let Some(s) = session::read(headers, ws, &sessions.management, keys, t) else {
+        let Some(s) = session::read(headers, ws, &sessions.management, sealing, t) else {
             continue;
         };
         let hint = s.id_token?;

@@ -25,6 +25,21 @@ pub enum SessionError {
     Chunks(#[from] chunks::ChunkError),
 }
 
+/// User attributes kept in the engine instead of the cookie (`cacheUserAttributes`), by
+/// session id.
+pub type AttributeCache = moka::sync::Cache<String, Arc<Map<String, Value>>>;
+
+/// What sealing and opening session cookies needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Sealing<'a> {
+    /// Current and previous keys.
+    pub keys: &'a SessionKeys,
+    /// Attributes kept engine-side.
+    pub attributes: &'a AttributeCache,
+    /// Largest cookie (chunk), in bytes.
+    pub threshold: usize,
+}
+
 /// A logged-in user's session.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -47,6 +62,8 @@ pub struct Session {
     /// The provider's access token and when it expires (Unix seconds), kept only when an
     /// application maps it to its site (`WebSessionAccessToken`).
     pub access_token: Option<(String, u64)>,
+    /// When the attributes were last read from the provider, Unix seconds.
+    pub refreshed: u64,
 }
 
 /// Seconds since the Unix epoch.
@@ -70,7 +87,12 @@ impl Session {
         identity
     }
 
-    fn claims(&self, ws: &CompiledWebSession, m: &WebSessionManagement) -> Map<String, Value> {
+    fn claims(
+        &self,
+        ws: &CompiledWebSession,
+        m: &WebSessionManagement,
+        attributes: &AttributeCache,
+    ) -> Map<String, Value> {
         let mut c = Map::new();
         c.insert("iss".into(), json!(m.issuer));
         c.insert("aud".into(), json!(ws.cfg.audience));
@@ -80,7 +102,14 @@ impl Session {
         c.insert("idle".into(), json!(self.idle_until));
         c.insert("auth_time".into(), json!(self.auth_time));
         c.insert("sid".into(), json!(self.sid));
-        c.insert("attr".into(), Value::Object(self.attrs.clone()));
+        c.insert("rf".into(), json!(self.refreshed));
+        if ws.cfg.cache_user_attributes {
+            attributes.insert(self.sid.clone(), Arc::new(self.attrs.clone()));
+            c.insert("attr".into(), Value::Object(Map::new()));
+            c.insert("ca".into(), Value::Bool(true));
+        } else {
+            c.insert("attr".into(), Value::Object(self.attrs.clone()));
+        }
         if let Some(t) = &self.id_token {
             c.insert("idt".into(), json!(t));
         }
@@ -91,16 +120,24 @@ impl Session {
         c
     }
 
-    fn from_claims(c: Map<String, Value>) -> Option<Self> {
+    fn from_claims(c: Map<String, Value>, attributes: &AttributeCache) -> Option<Self> {
         let num = |k: &str| c.get(k).and_then(Value::as_u64);
+        let sid = c.get("sid")?.as_str()?.to_string();
+        let attrs = if c.get("ca").and_then(Value::as_bool) == Some(true) {
+            // Kept by the engine that made the cookie; gone after a restart (a new login).
+            attributes.get(&sid)?.as_ref().clone()
+        } else {
+            c.get("attr")?.as_object()?.clone()
+        };
         Some(Self {
             sub: c.get("sub")?.as_str()?.to_string(),
-            attrs: c.get("attr")?.as_object()?.clone(),
+            attrs,
             issued: num("iat")?,
             expires: num("exp")?,
             idle_until: num("idle")?,
             auth_time: num("auth_time").unwrap_or(0),
-            sid: c.get("sid")?.as_str()?.to_string(),
+            refreshed: num("rf").unwrap_or(0),
+            sid,
             id_token: c.get("idt").and_then(Value::as_str).map(String::from),
             access_token: c
                 .get("at")
@@ -130,18 +167,18 @@ pub fn read(
     headers: &HeaderMap,
     ws: &CompiledWebSession,
     m: &WebSessionManagement,
-    keys: &SessionKeys,
+    sealing: &Sealing<'_>,
     now: u64,
 ) -> Option<Session> {
     let jar = cookies::request_cookies(headers);
     let token = chunks::join(jar.iter().copied(), &ws.cookie)?;
-    let claims = codec::open(&token, keys, kind(ws)).ok()?;
+    let claims = codec::open(&token, sealing.keys, kind(ws)).ok()?;
     if claims.get("iss").and_then(Value::as_str) != Some(m.issuer.as_str())
         || claims.get("aud").and_then(Value::as_str) != Some(ws.cfg.audience.as_str())
     {
         return None;
     }
-    let session = Session::from_claims(claims)?;
+    let session = Session::from_claims(claims, sealing.attributes)?;
     (now < session.expires && now < session.idle_until).then_some(session)
 }
 
@@ -159,12 +196,12 @@ pub fn write(
     session: &Session,
     ws: &CompiledWebSession,
     m: &WebSessionManagement,
-    keys: &SessionKeys,
-    threshold: usize,
+    sealing: &Sealing<'_>,
     request: &HeaderMap,
 ) -> Result<Vec<String>, SessionError> {
-    let token = codec::seal(&session.claims(ws, m), keys, kind(ws))?;
-    let parts = chunks::split(&ws.cookie, &token, threshold)?;
+    let claims = session.claims(ws, m, sealing.attributes);
+    let token = codec::seal(&claims, sealing.keys, kind(ws))?;
+    let parts = chunks::split(&ws.cookie, &token, sealing.threshold)?;
     let attrs = CookieAttrs::session(&ws.cfg);
     let present: Vec<&str> = cookies::request_cookies(request)
         .into_iter()
@@ -201,4 +238,122 @@ pub struct WebIdentity {
     pub identity: Arc<Identity>,
     /// `Set-Cookie` values to add to the response (a re-issued cookie).
     pub set_cookies: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::discovery::Discovery;
+    use crate::websession::codec::SessionKey;
+    use crate::websession::compiled::WebSessions;
+
+    const TOML: &str = r#"
+[oidcProvider]
+issuer = "https://idp.example"
+[[webSessions]]
+id = 1
+name = "one"
+audience = "one"
+idleTimeoutInMinutes = 10
+sessionTimeoutInMinutes = 60
+clientCredentials = { clientId = "c", clientSecret = "s" }
+[[webSessions]]
+id = 2
+name = "two"
+audience = "two"
+clientCredentials = { clientId = "c", clientSecret = "s" }
+"#;
+
+    fn fixture() -> (WebSessions, SessionKeys, AttributeCache) {
+        let doc = gatehouse_model::toml_load::load_toml(TOML).unwrap();
+        let provider = Arc::new(Discovery::new(
+            "https://idp.example".into(),
+            reqwest::Client::new(),
+        ));
+        let sessions = WebSessions::compile(&doc, Some(&provider), &Arc::default());
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .unwrap()
+            .serialize_pem();
+        let keys = SessionKeys {
+            current: SessionKey::new("k1", &pem, [7; 32]).unwrap(),
+            previous: Vec::new(),
+        };
+        (sessions, keys, AttributeCache::new(100))
+    }
+
+    fn session(t: u64) -> Session {
+        let mut attrs = Map::new();
+        attrs.insert("email".into(), json!("a@example.test"));
+        Session {
+            sub: "alice".into(),
+            attrs,
+            issued: t,
+            expires: t + 3600,
+            idle_until: t + 600,
+            auth_time: t,
+            sid: "sid-1".into(),
+            id_token: None,
+            access_token: None,
+            refreshed: t,
+        }
+    }
+
+    fn request_with(set_cookies: &[String]) -> HeaderMap {
+        let pairs: Vec<&str> = set_cookies
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .collect();
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, pairs.join("; ").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn idle_absolute_and_audience_limits_hold() {
+        let (sessions, keys, attributes) = fixture();
+        let sealing = Sealing {
+            keys: &keys,
+            attributes: &attributes,
+            threshold: 4093,
+        };
+        let m = &sessions.management;
+        let (one, two) = (&sessions.by_id[&1], &sessions.by_id[&2]);
+        let t = 1_800_000_000;
+        let set = write(&session(t), one, m, &sealing, &HeaderMap::new()).unwrap();
+        let req = request_with(&set);
+        let found = read(&req, one, m, &sealing, t + 1).unwrap();
+        assert_eq!(found.identity().claims["email"], "a@example.test");
+        assert!(read(&req, one, m, &sealing, t + 600).is_none(), "idle");
+        assert!(
+            read(&req, two, m, &sealing, t + 1).is_none(),
+            "another audience"
+        );
+        let renamed: Vec<String> = set
+            .iter()
+            .map(|c| c.replacen("PA.one", "PA.two", 1))
+            .collect();
+        assert!(
+            read(&request_with(&renamed), two, m, &sealing, t + 1).is_none(),
+            "a cookie of one audience under another's name"
+        );
+
+        // Touched every 5 minutes, the session outlives its idle timeout but not its end.
+        let mut s = session(t);
+        for step in 1..=11 {
+            let now = t + step * 300;
+            let req = request_with(&write(&s, one, m, &sealing, &HeaderMap::new()).unwrap());
+            match read(&req, one, m, &sealing, now) {
+                Some(found) => s = found.touched(one, now),
+                None => {
+                    assert!(now >= t + 3600, "ended early at +{}s", now - t);
+                    return;
+                }
+            }
+        }
+        let req = request_with(&write(&s, one, m, &sealing, &HeaderMap::new()).unwrap());
+        assert!(
+            read(&req, one, m, &sealing, t + 3600).is_none(),
+            "absolute end"
+        );
+    }
 }

@@ -582,3 +582,56 @@ async fn private_key_jwt_signs_with_keys_published_at_the_oidc_jwks() -> anyhow:
     assert_eq!(browser.get(w.url("/web/jwt")).send().await?.status(), 200);
     Ok(())
 }
+
+fn jws_payload(set_cookie: &str) -> anyhow::Result<serde_json::Value> {
+    use base64::Engine as _;
+    let value = set_cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let payload = value.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload)?;
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+#[tokio::test]
+async fn cached_attributes_stay_out_of_the_cookie_and_a_revoked_token_ends_the_session(
+) -> anyhow::Result<()> {
+    let w = world(Setup {
+        extra: "cookieType = \"Signed\"\ncacheUserAttributes = true\n\
+                enableRefreshUser = true\nrefreshUserInfoClaimsInterval = 1\n",
+        ..Setup::default()
+    })
+    .await?;
+    let browser = w.browser()?;
+    let done = log_in(&w, &browser, "/web/x", "frank").await?;
+    assert_eq!(done.status(), 302);
+    let cookie = set_cookies(&done)
+        .into_iter()
+        .find(|c| c.starts_with("PA.web="))
+        .unwrap_or_default();
+    let claims = jws_payload(&cookie)?;
+    assert_eq!(claims["attr"], serde_json::json!({}), "{claims}");
+    assert_eq!(claims["ca"], true);
+    assert_eq!(claims["sub"], "frank");
+    let at = claims["at"].as_str().unwrap_or_default().to_string();
+    assert!(!at.is_empty(), "the access token is kept for refreshes");
+
+    assert_eq!(browser.get(w.url("/web/x")).send().await?.status(), 200);
+    let seen = w.backend.last_seen("/web/x")?;
+    assert_eq!(seen.header_values("x-email"), ["frank@example.test"]);
+
+    // The provider revokes the access token: the next refresh ends the session.
+    w.idp.revoke_as(&idp::ClientKind::Web, &at).await?;
+    let b = &browser;
+    let url = w.url("/web/x");
+    gatehouse_tests::wait::until(
+        "a login once the refresh finds the token revoked",
+        std::time::Duration::from_secs(15),
+        || async { (b.get(&url).send().await.ok()?.status() == 302).then_some(()) },
+    )
+    .await?;
+    Ok(())
+}
