@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod admin_keys;
+mod browser_login;
 mod browser_smoke;
 mod hygiene;
 mod oauth;
