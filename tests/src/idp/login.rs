@@ -155,11 +155,23 @@ pub fn query_params(url: &str) -> anyhow::Result<BTreeMap<String, String>> {
     Ok(url.query_pairs().into_owned().collect())
 }
 
+/// Where the driver's walk ended.
+enum Exit {
+    /// A redirect off the provider (or answering a logout confirmation).
+    Redirect(String),
+    /// A form posting off the provider (`response_mode=form_post`): its action and fields.
+    Form {
+        action: String,
+        fields: Vec<(String, String)>,
+    },
+}
+
 /// What the driver is doing, for its stop rule and its messages.
 #[derive(Clone, Copy)]
 enum Purpose<'a> {
-    /// Log `login` in: stop at the redirect that leaves the provider.
-    Login(&'a str),
+    /// Log `login` in: stop at the redirect that leaves the provider (with `form_post`: at the
+    /// self-submitting form that posts to the client).
+    Login(&'a str, bool),
     /// Confirm a logout: stop at the redirect answering the confirmation.
     Logout,
 }
@@ -167,7 +179,7 @@ enum Purpose<'a> {
 impl Purpose<'_> {
     fn name(&self) -> &'static str {
         match self {
-            Self::Login(_) => "login",
+            Self::Login(..) => "login",
             Self::Logout => "logout",
         }
     }
@@ -360,9 +372,12 @@ impl Idp {
         authorize_url: &str,
         login: &str,
     ) -> anyhow::Result<String> {
-        let location = self
-            .drive(browser, authorize_url, Purpose::Login(login))
-            .await?;
+        let Exit::Redirect(location) = self
+            .drive(browser, authorize_url, Purpose::Login(login, false))
+            .await?
+        else {
+            anyhow::bail!("login: the provider answered with a form post, not a redirect");
+        };
         let params = query_params(&location)?;
         if let Some(error) = params.get("error") {
             anyhow::bail!(
@@ -387,7 +402,35 @@ impl Idp {
         browser: &reqwest::Client,
         end_session_url: &str,
     ) -> anyhow::Result<String> {
-        self.drive(browser, end_session_url, Purpose::Logout).await
+        match self
+            .drive(browser, end_session_url, Purpose::Logout)
+            .await?
+        {
+            Exit::Redirect(location) => Ok(location),
+            Exit::Form { action, .. } => {
+                anyhow::bail!("logout: the provider posts a form to {action} instead")
+            }
+        }
+    }
+
+    /// Like [`Idp::login`] for `response_mode=form_post`: returns the action (the client's
+    /// `redirect_uri`) and fields (`code`, `state`, `iss`) of the provider's self-submitting form,
+    /// not submitted.
+    pub async fn login_form_post(
+        &self,
+        browser: &reqwest::Client,
+        authorize_url: &str,
+        login: &str,
+    ) -> anyhow::Result<(String, Vec<(String, String)>)> {
+        match self
+            .drive(browser, authorize_url, Purpose::Login(login, true))
+            .await?
+        {
+            Exit::Form { action, fields } => Ok((action, fields)),
+            Exit::Redirect(location) => {
+                anyhow::bail!("login: a redirect to {location}, not a form post")
+            }
+        }
     }
 
     /// The browser's walk: GET `start`, follow redirects within the provider, submit the forms
@@ -397,7 +440,7 @@ impl Idp {
         browser: &reqwest::Client,
         start: &str,
         purpose: Purpose<'_>,
-    ) -> anyhow::Result<String> {
+    ) -> anyhow::Result<Exit> {
         let what = purpose.name();
         let provider = Url::parse(&self.issuer)?;
         let mut url =
@@ -440,7 +483,7 @@ impl Idp {
                 ));
                 let leaves = next.origin() != provider.origin();
                 if leaves || (submitted && matches!(purpose, Purpose::Logout)) {
-                    return Ok(next.into());
+                    return Ok(Exit::Redirect(next.into()));
                 }
                 // 307 and 308 repeat the request, body included; the others turn it into a GET.
                 if !matches!(
@@ -485,7 +528,7 @@ impl Idp {
             };
             let mut fields = form.fields;
             if form.is_login {
-                let Purpose::Login(login) = purpose else {
+                let Purpose::Login(login, _) = purpose else {
                     return Err(stopped(
                         "a login form where a logout confirmation was expected",
                     ));
@@ -500,13 +543,19 @@ impl Idp {
                 }
             }
             let action = url.join(&form.action)?;
+            let pairs: Vec<(String, String)> =
+                fields.into_iter().map(|f| (f.name, f.value)).collect();
             if action.origin() != provider.origin() {
+                if let Purpose::Login(_, true) = purpose {
+                    return Ok(Exit::Form {
+                        action: action.into(),
+                        fields: pairs,
+                    });
+                }
                 return Err(stopped(&format!(
                     "the page's form posts to {action}, off the provider (response_mode=form_post?)"
                 )));
             }
-            let pairs: Vec<(String, String)> =
-                fields.into_iter().map(|f| (f.name, f.value)).collect();
             url = action;
             if form.method == "get" {
                 url.query_pairs_mut().clear().extend_pairs(&pairs);

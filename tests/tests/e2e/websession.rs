@@ -635,3 +635,35 @@ async fn cached_attributes_stay_out_of_the_cookie_and_a_revoked_token_ends_the_s
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn form_post_login_type_takes_the_code_from_a_posted_form() -> anyhow::Result<()> {
+    let w = world(Setup {
+        extra: "oidcLoginType = \"POST\"\n",
+        ..Setup::default()
+    })
+    .await?;
+    let browser = w.browser()?;
+    let start = browser.get(w.url("/web/posted")).send().await?;
+    assert_eq!(start.status(), 302);
+    assert_eq!(
+        query_params(&location(&start))?["response_mode"],
+        "form_post"
+    );
+    let (action, fields) = w
+        .idp
+        .login_form_post(&browser, &location(&start), "gina")
+        .await?;
+    assert_eq!(action, w.url("/pa/oidc/cb"));
+    assert!(fields.iter().any(|(k, _)| k == "code"), "{fields:?}");
+    let done = browser.post(&action).form(&fields).send().await?;
+    assert_eq!(done.status(), 302);
+    assert_eq!(location(&done), w.url("/web/posted"));
+    assert_eq!(
+        browser.get(w.url("/web/posted")).send().await?.status(),
+        200
+    );
+    let replay = browser.post(&action).form(&fields).send().await?;
+    assert_eq!(replay.status(), 400, "a posted state is single-use too");
+    Ok(())
+}
