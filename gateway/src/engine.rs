@@ -81,6 +81,8 @@ pub struct Engine {
     pub session_keys: arc_swap::ArcSwapOption<crate::websession::codec::SessionKeys>,
     /// Login states already used at the callback (single use), kept past their lifetime.
     pub used_login_states: moka::sync::Cache<String, ()>,
+    /// Opened session cookies (the signature or tag checked once per cookie).
+    pub verified_sessions: crate::websession::session::VerifiedSessions,
     /// User attributes kept engine-side (`cacheUserAttributes`), by session id.
     pub user_attributes: crate::websession::session::AttributeCache,
     /// Form posts kept across a login (`requestPreservationType`), by login state id.
@@ -113,6 +115,10 @@ impl Engine {
             auth_tokens: arc_swap::ArcSwapOption::empty(),
             session_keys: arc_swap::ArcSwapOption::empty(),
             oidc_client_keys: arc_swap::ArcSwapOption::empty(),
+            verified_sessions: moka::sync::Cache::builder()
+                .max_capacity(settings.token_cache_entries)
+                .time_to_live(std::time::Duration::from_secs(600))
+                .build(),
             user_attributes: moka::sync::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_idle(std::time::Duration::from_secs(24 * 3600))

@@ -295,6 +295,11 @@ mod tests {
                 json!({"attributes": [{"name": "a", "value": "1"}]}),
             ),
             ("OAuthClient", json!({"clientIds": ["c"]})),
+            ("WebSessionScope", json!({"scope": "email"})),
+            (
+                "WebSessionAttribute",
+                json!({"attributes": [{"name": "groups", "value": "admins"}]}),
+            ),
             (
                 "RateLimiting",
                 json!({"maxBurstRequests": 1, "requestIntervalMs": 1000}),

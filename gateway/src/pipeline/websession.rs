@@ -73,11 +73,9 @@ pub async fn endpoint(
                 params,
                 headers: &parts.headers,
                 sessions,
-                keys: &keys,
+                sealing: sealing(engine, &keys),
                 used: &engine.used_login_states,
                 preserved: &engine.preserved_forms,
-                threshold: engine.settings.session_cookie_threshold,
-                attributes: &engine.user_attributes,
                 reserved: &snap.routes.reserved,
             })
             .await
@@ -100,6 +98,7 @@ fn sealing<'a>(engine: &'a Engine, keys: &'a SessionKeys) -> Sealing<'a> {
         keys,
         attributes: &engine.user_attributes,
         threshold: engine.settings.session_cookie_threshold,
+        verified: &engine.verified_sessions,
     }
 }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use serde_json::{Map, Value};
 
-use super::codec::{self, CookieType, SessionKeys};
+use super::codec::{self, CookieType};
 use super::compiled::{CompiledWebSession, WebSessions};
 use super::cookies::{self, CookieAttrs};
 use super::login::{binding_cookie, wants_json};
@@ -78,18 +78,14 @@ pub struct Callback<'a> {
     pub headers: &'a HeaderMap,
     /// Web sessions of the snapshot.
     pub sessions: &'a WebSessions,
-    /// Keys.
-    pub keys: &'a SessionKeys,
+    /// Keys and caches of session cookies.
+    pub sealing: session::Sealing<'a>,
     /// States already used (single use).
     pub used: &'a moka::sync::Cache<String, ()>,
     /// Keys for `private_key_jwt` client assertions.
     pub client_keys: Option<&'a crate::authtoken::AuthTokenKeys>,
     /// Form posts kept across logins.
     pub preserved: &'a super::login::PreservedForms,
-    /// Chunk threshold of the session cookie.
-    pub threshold: usize,
-    /// Attributes kept engine-side (`cacheUserAttributes`).
-    pub attributes: &'a session::AttributeCache,
     /// Reserved path (`/pa`).
     pub reserved: &'a str,
 }
@@ -122,7 +118,7 @@ fn open_state(cb: &Callback<'_>) -> Result<State, CallbackError> {
         .params
         .get("state")
         .ok_or(CallbackError::State("missing"))?;
-    let c = codec::open(token, cb.keys, CookieType::Encrypted)
+    let c = codec::open(token, cb.sealing.keys, CookieType::Encrypted)
         .map_err(|_| CallbackError::State("not made by this gateway"))?;
     let text = |k: &str| c.get(k).and_then(Value::as_str).map(String::from);
     if text("t").as_deref() != Some("login") {
@@ -232,12 +228,13 @@ async fn complete(cb: &Callback<'_>) -> Result<Response<GatewayBody>, CallbackEr
             .filter(|_| ws.keep_access_token)
             .map(|at| (at.to_string(), t + lifetime)),
     };
-    let sealing = session::Sealing {
-        keys: cb.keys,
-        attributes: cb.attributes,
-        threshold: cb.threshold,
-    };
-    let mut set = session::write(&session, ws, &cb.sessions.management, &sealing, cb.headers)?;
+    let mut set = session::write(
+        &session,
+        ws,
+        &cb.sessions.management,
+        &cb.sealing,
+        cb.headers,
+    )?;
     let login_attrs = CookieAttrs {
         path: format!("{}/oidc", cb.reserved),
         ..CookieAttrs::session(&ws.cfg)

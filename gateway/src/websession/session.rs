@@ -29,6 +29,10 @@ pub enum SessionError {
 /// session id.
 pub type AttributeCache = moka::sync::Cache<String, Arc<Map<String, Value>>>;
 
+/// Opened session cookies, by a hash of the token, its kind and the key ids that could open
+/// it: the signature or tag is checked once per cookie, the claims on every request.
+pub type VerifiedSessions = moka::sync::Cache<[u8; 32], Arc<Map<String, Value>>>;
+
 /// What sealing and opening session cookies needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Sealing<'a> {
@@ -38,6 +42,37 @@ pub struct Sealing<'a> {
     pub attributes: &'a AttributeCache,
     /// Largest cookie (chunk), in bytes.
     pub threshold: usize,
+    /// Opened cookies.
+    pub verified: &'a VerifiedSessions,
+}
+
+/// The verified-cookie cache key: the token, its kind, and every key id that can open it (a key
+/// that rolls out of the set takes its cookies' entries out of reach).
+fn verified_key(token: &str, kind: codec::CookieType, keys: &SessionKeys) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update([kind as u8]);
+    for key in std::iter::once(&keys.current).chain(&keys.previous) {
+        h.update(key.kid.as_bytes());
+        h.update([0]);
+    }
+    h.update(token.as_bytes());
+    h.finalize().into()
+}
+
+/// Opens a cookie, from the verified-cookie cache when it was opened before.
+fn open_cached(
+    token: &str,
+    kind: codec::CookieType,
+    sealing: &Sealing<'_>,
+) -> Option<Arc<Map<String, Value>>> {
+    let key = verified_key(token, kind, sealing.keys);
+    if let Some(claims) = sealing.verified.get(&key) {
+        return Some(claims);
+    }
+    let claims = Arc::new(codec::open(token, sealing.keys, kind).ok()?);
+    sealing.verified.insert(key, claims.clone());
+    Some(claims)
 }
 
 /// A logged-in user's session.
@@ -120,7 +155,7 @@ impl Session {
         c
     }
 
-    fn from_claims(c: Map<String, Value>, attributes: &AttributeCache) -> Option<Self> {
+    fn from_claims(c: &Map<String, Value>, attributes: &AttributeCache) -> Option<Self> {
         let num = |k: &str| c.get(k).and_then(Value::as_u64);
         let sid = c.get("sid")?.as_str()?.to_string();
         let attrs = if c.get("ca").and_then(Value::as_bool) == Some(true) {
@@ -172,13 +207,13 @@ pub fn read(
 ) -> Option<Session> {
     let jar = cookies::request_cookies(headers);
     let token = chunks::join(jar.iter().copied(), &ws.cookie)?;
-    let claims = codec::open(&token, sealing.keys, kind(ws)).ok()?;
+    let claims = open_cached(&token, kind(ws), sealing)?;
     if claims.get("iss").and_then(Value::as_str) != Some(m.issuer.as_str())
         || claims.get("aud").and_then(Value::as_str) != Some(ws.cfg.audience.as_str())
     {
         return None;
     }
-    let session = Session::from_claims(claims, sealing.attributes)?;
+    let session = Session::from_claims(&claims, sealing.attributes)?;
     (now < session.expires && now < session.idle_until).then_some(session)
 }
 
@@ -311,10 +346,12 @@ clientCredentials = { clientId = "c", clientSecret = "s" }
     #[test]
     fn idle_absolute_and_audience_limits_hold() {
         let (sessions, keys, attributes) = fixture();
+        let verified = VerifiedSessions::new(100);
         let sealing = Sealing {
             keys: &keys,
             attributes: &attributes,
             threshold: 4093,
+            verified: &verified,
         };
         let m = &sessions.management;
         let (one, two) = (&sessions.by_id[&1], &sessions.by_id[&2]);
