@@ -112,16 +112,26 @@ fn count_login(
     if count >= LOOP_LIMIT {
         return Err(LoginError::Loop(count));
     }
-    let attrs = CookieAttrs {
-        path: "/".into(),
-        max_age: Some(LOOP_WINDOW),
-        ..CookieAttrs::session(&ws.cfg)
-    };
+    let attrs = loop_cookie_attrs();
     Ok(cookies::set_cookie(
         &name,
         &format!("{}-{first}", count + 1),
         &attrs,
     ))
+}
+
+/// The loop breaker's cookie is host-only and never `Secure`: it must work in the very cases it
+/// is for, a session cookie the browser drops (`Secure` on plain HTTP, a `cookieDomain` that is
+/// not the host's). It holds only a count and a time.
+fn loop_cookie_attrs() -> CookieAttrs {
+    CookieAttrs {
+        secure: false,
+        http_only: true,
+        same_site: SameSite::Lax,
+        domain: None,
+        path: "/".into(),
+        max_age: Some(LOOP_WINDOW),
+    }
 }
 
 /// `Set-Cookie` that resets the loop breaker (a session was seen).
@@ -134,7 +144,7 @@ pub fn reset_loop(
     cookies::request_cookies(headers)
         .iter()
         .any(|(n, _)| *n == name)
-        .then(|| cookies::expire(&name, &CookieAttrs::session(&ws.cfg)))
+        .then(|| cookies::expire(&name, &loop_cookie_attrs()))
 }
 
 /// Starts a login: `302` to the provider (or `401` JSON for SPAs), with the binding cookie.

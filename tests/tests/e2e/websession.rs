@@ -76,12 +76,17 @@ fn toml(port: u16, backend: &str, idp: &Idp, s: &Setup) -> String {
             s.use_slo
         ),
         format!(
-            "[[webSessions]]\nid = 1\nname = \"web\"\naudience = \"web\"\nsecureCookie = false\n\
-             scopes = [\"profile\", \"email\", \"groups\"]\n{}\n\
+            "[[webSessions]]\nid = 1\nname = \"web\"\naudience = \"web\"\n\
+             scopes = [\"profile\", \"email\", \"groups\"]\n{}\n{}\n\
              clientCredentials = {}\n\
              [[webSessions]]\nid = 2\nname = \"other\"\naudience = \"other\"\nsecureCookie = false\n\
              clientCredentials = {{ clientId = \"{}\", clientSecret = \"{}\" }}\n",
             s.extra,
+            if s.extra.contains("secureCookie") {
+                ""
+            } else {
+                "secureCookie = false"
+            },
             s.credentials.map(String::from).unwrap_or_else(|| format!(
                 "{{ clientId = \"{}\", clientSecret = \"{}\", authMethod = \"{}\" }}",
                 s.client_id, s.secret, s.auth_method
@@ -665,5 +670,32 @@ async fn form_post_login_type_takes_the_code_from_a_posted_form() -> anyhow::Res
     );
     let replay = browser.post(&action).form(&fields).send().await?;
     assert_eq!(replay.status(), 400, "a posted state is single-use too");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_browser_that_drops_the_session_cookie_is_stopped_by_the_loop_breaker(
+) -> anyhow::Result<()> {
+    // A cookie domain that is not the host's: the client drops the session cookie.
+    let w = world(Setup {
+        extra: "cookieDomain = \"elsewhere.example\"\n",
+        ..Setup::default()
+    })
+    .await?;
+    let browser = w.browser()?;
+    for round in 1..=5 {
+        let done = log_in(&w, &browser, "/web/loop", "lou").await?;
+        assert_eq!(done.status(), 302, "login {round} completes");
+    }
+    let stopped = browser.get(w.url("/web/loop")).send().await?;
+    assert_eq!(
+        stopped.status(),
+        500,
+        "the sixth login in a minute is refused"
+    );
+    assert!(stopped
+        .text()
+        .await?
+        .contains("keeps returning without a session"));
     Ok(())
 }
