@@ -14,3 +14,5 @@ pub mod login;
 pub mod logout;
 pub mod refresh;
 pub mod session;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -436,7 +436,66 @@ pub fn error_page(status: StatusCode, message: &str, json: bool) -> Response<Gat
 
 #[cfg(test)]
 mod tests {
-    use super::same_host_target;
+    use super::*;
+    use crate::websession::session::VerifiedSessions;
+    use crate::websession::testing::fixture;
+    use http_body_util::BodyExt;
+    use serde_json::json;
+
+    /// Answers a callback with a state made of `claims`, the binding cookie of `jti` sent.
+    async fn answer(claims: Value, bound_jti: &str) -> (StatusCode, String) {
+        let (sessions, keys, attributes) = fixture();
+        let verified = VerifiedSessions::new(10);
+        let used = moka::sync::Cache::new(10);
+        let preserved = moka::sync::Cache::new(10);
+        let state = codec::seal(claims.as_object().unwrap(), &keys, CookieType::Encrypted).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            format!("PA_N.{bound_jti}=1").parse().unwrap(),
+        );
+        let mut params = HashMap::new();
+        params.insert("state".to_string(), state);
+        params.insert("code".to_string(), "c".to_string());
+        let resp = handle(Callback {
+            params,
+            headers: &headers,
+            sessions: &sessions,
+            sealing: session::Sealing {
+                keys: &keys,
+                attributes: &attributes,
+                threshold: 4093,
+                verified: &verified,
+            },
+            used: &used,
+            client_keys: None,
+            preserved: &preserved,
+            reserved: "/pa",
+        })
+        .await;
+        let status = resp.status();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn state(exp: u64, t: &str) -> Value {
+        json!({"t": t, "ws": 1, "url": "https://app.example/x", "host": "app.example",
+               "n": "nonce", "v": "verifier", "ru": "https://app.example/pa/oidc/cb",
+               "exp": exp, "jti": "j1"})
+    }
+
+    #[tokio::test]
+    async fn expired_foreign_kind_and_unbound_states_are_refused_before_the_provider() {
+        let (status, body) = answer(state(now() - 1, "login"), "j1").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("expired"), "{body}");
+        let (status, body) = answer(state(now() + 60, "session"), "j1").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("not a login state"), "{body}");
+        let (status, body) = answer(state(now() + 60, "login"), "other").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("not started in this browser"), "{body}");
+    }
 
     #[test]
     fn only_absolute_urls_on_the_login_host_are_returned_to() {

@@ -278,43 +278,8 @@ pub struct WebIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::discovery::Discovery;
-    use crate::websession::codec::SessionKey;
-    use crate::websession::compiled::WebSessions;
 
-    const TOML: &str = r#"
-[oidcProvider]
-issuer = "https://idp.example"
-[[webSessions]]
-id = 1
-name = "one"
-audience = "one"
-idleTimeoutInMinutes = 10
-sessionTimeoutInMinutes = 60
-clientCredentials = { clientId = "c", clientSecret = "s" }
-[[webSessions]]
-id = 2
-name = "two"
-audience = "two"
-clientCredentials = { clientId = "c", clientSecret = "s" }
-"#;
-
-    fn fixture() -> (WebSessions, SessionKeys, AttributeCache) {
-        let doc = gatehouse_model::toml_load::load_toml(TOML).unwrap();
-        let provider = Arc::new(Discovery::new(
-            "https://idp.example".into(),
-            reqwest::Client::new(),
-        ));
-        let sessions = WebSessions::compile(&doc, Some(&provider), &Arc::default());
-        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .unwrap()
-            .serialize_pem();
-        let keys = SessionKeys {
-            current: SessionKey::new("k1", &pem, [7; 32]).unwrap(),
-            previous: Vec::new(),
-        };
-        (sessions, keys, AttributeCache::new(100))
-    }
+    use crate::websession::testing::fixture;
 
     fn session(t: u64) -> Session {
         let mut attrs = Map::new();
