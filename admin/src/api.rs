@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod collections;
 pub mod config;
+pub mod engines;
 pub mod error;
 pub mod keypairs;
 pub mod listeners;
@@ -56,6 +57,8 @@ pub struct AdminApi {
     pub declarative: bool,
     /// Certificates of the admin listener (swapped when `/httpsListeners` changes `ADMIN`).
     pub admin_certs: Arc<gatehouse_gateway::tls::CertResolver>,
+    /// Cluster settings (`CLUSTERED_CONSOLE` mode only).
+    pub cluster: Option<engines::ClusterSettings>,
 }
 
 /// The revision a call created, for the audit log.
@@ -76,6 +79,7 @@ pub fn router(api: Arc<AdminApi>, body_limit: usize) -> Router {
     }
     let r = keypairs::routes(r);
     let r = listeners::routes(r);
+    let r = engines::routes(r);
     let r = r
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(get_user).delete(delete_user))

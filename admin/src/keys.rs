@@ -104,7 +104,7 @@ pub const SECRET_KEY_FILE: &str = "secret.key";
 
 /// Loads the node's secret key from the data directory, creating it on first start, and
 /// installs it for the configuration model (secrets are stored and exported encrypted with it).
-pub fn install_secret_key(data_dir: &std::path::Path) -> Result<(), KeyError> {
+pub fn install_secret_key(data_dir: &std::path::Path) -> Result<[u8; 32], KeyError> {
     use base64::Engine as _;
     let path = data_dir.join(SECRET_KEY_FILE);
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -131,7 +131,7 @@ pub fn install_secret_key(data_dir: &std::path::Path) -> Result<(), KeyError> {
         }
     };
     gatehouse_model::secret::install_key(key);
-    Ok(())
+    Ok(key)
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {

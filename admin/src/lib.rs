@@ -5,6 +5,7 @@ pub mod admin_http;
 pub mod api;
 pub mod authtoken_keys;
 pub mod cli;
+pub mod cluster;
 pub mod convert;
 pub mod echo;
 pub mod keys;

@@ -48,6 +48,16 @@ fn handler(engine: Arc<Engine>) -> Handler {
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     engine.metrics.render(),
                 ),
+                // A clustered engine that never had a snapshot has no engine listener yet; its
+                // heartbeat (503 until the first snapshot) is here too.
+                "/pa/heartbeat.ping" if engine.snapshots.load().is_some() => {
+                    (StatusCode::OK, "text/plain; charset=utf-8", "OK".into())
+                }
+                "/pa/heartbeat.ping" => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain; charset=utf-8",
+                    "no configuration\n".into(),
+                ),
                 "/readyz" if engine.snapshots.load().is_some() => {
                     (StatusCode::OK, "text/plain", "ready\n".into())
                 }

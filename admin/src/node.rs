@@ -65,18 +65,21 @@ pub enum NodeError {
         /// Problems.
         details: String,
     },
-    /// Mode not implemented by this build.
-    #[error("pa.operational.mode={0} is not available yet")]
-    ModeUnavailable(&'static str),
+    /// The engine's bootstrap file is unusable.
+    #[error(transparent)]
+    Bootstrap(#[from] crate::cluster::bootstrap::BootstrapError),
+    /// The cluster snapshot could not be built.
+    #[error(transparent)]
+    Console(#[from] crate::cluster::console::ConsoleError),
 }
 
 /// Runs a node until SIGTERM/SIGINT.
 pub async fn run(props: RunProperties) -> Result<(), NodeError> {
-    if props.mode == Mode::ClusteredEngine {
-        return Err(NodeError::ModeUnavailable("CLUSTERED_ENGINE"));
-    }
     create_data_dir(&props)?;
-    crate::keys::install_secret_key(&props.data_dir)?;
+    if props.mode == Mode::ClusteredEngine {
+        return crate::cluster::engine_node::run_node(props).await;
+    }
+    let secret_key = crate::keys::install_secret_key(&props.data_dir)?;
     let store = Store::open(&props.data_dir)?;
     let (revision, doc) = initial_config(&props, &store)?;
     let engine = Engine::new(EngineSettings::from_props(&props), props.statistics_window);
@@ -105,9 +108,7 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
         keys::ensure(&store, name)?;
     }
     let (ring, engine_key) = keys::engine_ring(&store)?;
-    if let Some(key) = engine_key {
-        engine.set_key_pairs(ring, key);
-    }
+    engine.set_key_pairs(ring, engine_key.ok_or(TlsError::NoCertificate)?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     if props.mode == Mode::Standalone && props.engine_enabled {
@@ -115,7 +116,24 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     }
     let admin_pair = keys::ensure(&store, "ADMIN")?;
     let store = Arc::new(std::sync::Mutex::new(store));
-    tasks.push(start_admin(&props, admin_pair, &store, &engine, stop_rx.clone()).await?);
+    let console = props.mode == Mode::ClusteredConsole;
+    let cluster = console.then(|| crate::cluster::settings(&props));
+    tasks.push(
+        start_admin(
+            &props,
+            admin_pair,
+            &store,
+            &engine,
+            cluster,
+            stop_rx.clone(),
+        )
+        .await?,
+    );
+    if console {
+        tasks.extend(
+            crate::cluster::console::start(&props, &store, &engine, secret_key, &stop_rx).await?,
+        );
+    }
     tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);
     tasks.push(tokio::spawn(crate::authtoken_keys::keep_rolled(
         store.clone(),
@@ -139,7 +157,7 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     Ok(())
 }
 
-fn create_data_dir(props: &RunProperties) -> Result<(), NodeError> {
+pub(crate) fn create_data_dir(props: &RunProperties) -> Result<(), NodeError> {
     let dir = &props.data_dir;
     let err = |source| NodeError::DataDir {
         dir: dir.display().to_string(),
@@ -186,14 +204,11 @@ fn initial_config(
     Ok((rev, doc))
 }
 
-async fn start_engine(
+pub(crate) async fn start_engine(
     props: &RunProperties,
     engine: &Arc<Engine>,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, NodeError> {
-    if engine.certs.default_key().is_none() {
-        return Err(NodeError::Tls(TlsError::NoCertificate));
-    }
     let resolver = engine.certs.clone();
     let protocols = props
         .raw
@@ -213,6 +228,7 @@ async fn start_admin(
     pair: crate::store::StoredKeyPair,
     store: &Arc<std::sync::Mutex<Store>>,
     engine: &Arc<Engine>,
+    cluster: Option<crate::api::engines::ClusterSettings>,
     stop: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, NodeError> {
     let resolver = CertResolver::new(tls::certified_key(&pair.cert_pem, &pair.key_pem)?);
@@ -241,6 +257,7 @@ async fn start_admin(
         initial_password_file: props.data_dir.join("initial-admin-password"),
         declarative: props.startup_config.is_some(),
         admin_certs: resolver.clone(),
+        cluster,
     });
     let handler = crate::admin_http::handler(engine.clone(), api, admin_body_limit(props));
     Ok(tokio::spawn(listener::serve(tcp, handler, opts, stop)))
@@ -329,7 +346,7 @@ fn reload(props: &RunProperties, store: &std::sync::Mutex<Store>, engine: &Engin
     }
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -6,9 +6,11 @@ use std::path::Path;
 use gatehouse_model::ConfigDocument;
 use rusqlite::{params, Connection, OptionalExtension};
 
+mod engines;
 mod key_pairs;
 mod users;
 
+pub use engines::EngineRow;
 pub use key_pairs::{KeyPairRow, StoredKeyPair};
 
 pub use users::UserRow;
@@ -85,6 +87,16 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO https_listeners (name, key_pair_id)
         SELECT alias, id FROM key_pairs WHERE alias IN ('ADMIN', 'ENGINE', 'CONFIG QUERY');",
+    // Clustered engines: the public half of each engine's key, and what it last reported.
+    "CREATE TABLE engines (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        public_jwk TEXT,
+        created_at INTEGER NOT NULL,
+        last_poll_at INTEGER NOT NULL DEFAULT 0,
+        applied_revision INTEGER NOT NULL DEFAULT 0,
+        refused TEXT
+    );",
 ];
 
 /// A stored signing key (no certificate): auth-token keys, newest first.

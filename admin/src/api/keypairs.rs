@@ -52,6 +52,20 @@ fn first_der(pem: &str) -> Option<Vec<u8>> {
     Some(parsed.contents)
 }
 
+/// SHA-256 of a DER certificate, upper-case hex with colons (what engines pin).
+pub fn fingerprint(der: &[u8]) -> String {
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The fingerprint of the first certificate of a PEM chain.
+pub fn fingerprint_of(cert_pem: &str) -> Option<String> {
+    first_der(cert_pem).map(|der| fingerprint(&der))
+}
+
 fn view(row: &KeyPairRow) -> Option<KeyPairView> {
     let der = first_der(&row.pair.cert_pem)?;
     let (_, cert) = X509Certificate::from_der(&der).ok()?;
@@ -96,12 +110,7 @@ fn view(row: &KeyPairRow) -> Option<KeyPairView> {
         "1.2.840.113549.1.1.1" => "RSA".to_string(),
         other => other.to_string(),
     };
-    let digest = sha2::Sha256::digest(&der);
-    let sha256_fingerprint = digest
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":");
+    let sha256_fingerprint = fingerprint(&der);
     Some(KeyPairView {
         id: row.id,
         alias: row.alias.clone(),

@@ -4,6 +4,7 @@ mod admin_api;
 mod admin_keys;
 mod browser_login;
 mod browser_smoke;
+mod cluster;
 mod hygiene;
 mod oauth;
 mod ops;

@@ -1,0 +1,214 @@
+//! Clustered engines (`/engines`, SPEC §7): register by name, issue the bootstrap file (a new
+//! key each time: the previous one stops working), delete (locked out at once), and the status
+//! of every engine (last poll, applied vs current revision, green/yellow/red).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, Invalid};
+use super::{reply, AdminApi};
+use crate::cluster::bootstrap::{new_key, Bootstrap};
+use crate::store::{EngineRow, Store};
+
+/// What engines need to know about the console (set in `CLUSTERED_CONSOLE` mode).
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// Config-query port engines connect to.
+    pub port: u16,
+    /// Host engines reach the console by (empty: the host the API call was made to).
+    pub host: String,
+    /// `aud` of poll tokens.
+    pub audience: String,
+    /// `engine.polling.delay`.
+    pub polling_delay: Duration,
+}
+
+/// An engine as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineView {
+    /// Engine id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Last poll (Unix milliseconds; 0: never).
+    pub last_updated: i64,
+    /// Revision the engine serves.
+    pub applied_revision: u64,
+    /// The console's current revision.
+    pub current_revision: u64,
+    /// `green` (polled within two polling intervals), `yellow` (within ten), `red`.
+    pub status: String,
+    /// A bootstrap file was issued.
+    pub bootstrapped: bool,
+    /// Why the engine refused the latest snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}
+
+/// `POST /engines`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NewEngine {
+    /// Unique name.
+    #[schema(min_length = 1, max_length = 128)]
+    pub name: String,
+}
+
+/// The `/engines` routes.
+pub fn routes(r: Router<Arc<AdminApi>>) -> Router<Arc<AdminApi>> {
+    r.route("/engines", get(list).post(create))
+        .route("/engines/status", get(list))
+        .route("/engines/{id}", get(get_one).delete(delete))
+        .route("/engines/{id}/config", post(bootstrap))
+}
+
+type Api = State<Arc<AdminApi>>;
+
+fn with_store<T>(
+    api: &AdminApi,
+    f: impl FnOnce(&Store) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let store = api
+        .store
+        .lock()
+        .map_err(|_| ApiError::Internal("store lock".into()))?;
+    f(&store)
+}
+
+fn view(api: &AdminApi, row: EngineRow) -> EngineView {
+    let delay = api
+        .cluster
+        .as_ref()
+        .map_or(2_000, |c| {
+            i64::try_from(c.polling_delay.as_millis()).unwrap_or(2_000)
+        })
+        .max(1);
+    let age = crate::store::now_ms().saturating_sub(row.last_poll_at);
+    let status = match row.last_poll_at {
+        0 => "red",
+        _ if age <= 2 * delay => "green",
+        _ if age <= 10 * delay => "yellow",
+        _ => "red",
+    };
+    EngineView {
+        id: row.id,
+        name: row.name,
+        last_updated: row.last_poll_at,
+        applied_revision: row.applied_revision,
+        current_revision: api.engine.snapshots.load().map_or(0, |s| s.revision),
+        status: status.into(),
+        bootstrapped: row.public_jwk.is_some(),
+        refused: row.refused,
+    }
+}
+
+async fn list(State(api): Api) -> Response {
+    let rows = with_store(&api, |s| Ok(s.engines()?));
+    reply(rows.map(|rows| {
+        let items: Vec<EngineView> = rows.into_iter().map(|r| view(&api, r)).collect();
+        serde_json::json!({ "items": items })
+    }))
+}
+
+async fn get_one(State(api): Api, Path(id): Path<u64>) -> Response {
+    let row = with_store(&api, |s| s.engine(id)?.ok_or(ApiError::NotFound));
+    reply(row.map(|r| view(&api, r)))
+}
+
+async fn create(State(api): Api, body: Bytes) -> Response {
+    let result = (|| {
+        let new: NewEngine = serde_json::from_slice(&body)
+            .map_err(|e| Invalid::flash(format!("invalid engine: {e}")))?;
+        let name = new.name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return Err(Invalid::field("name", "must be 1 to 128 characters").into());
+        }
+        with_store(&api, |s| {
+            if s.engine_name_taken(name)? {
+                return Err(Invalid::field("name", format!("'{name}' is already used")).into());
+            }
+            let id = s.add_engine(name)?;
+            s.engine(id)?.ok_or(ApiError::NotFound)
+        })
+    })();
+    reply(result.map(|r| view(&api, r)))
+}
+
+async fn delete(State(api): Api, Path(id): Path<u64>) -> Response {
+    match with_store(&api, |s| Ok(s.delete_engine(id)?)) {
+        Ok(true) => {
+            tracing::info!(engine = id, "engine deleted: its key no longer works");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(false) => ApiError::NotFound.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /engines/{id}/config`: a new `bootstrap.properties` (the previous key stops working).
+async fn bootstrap(State(api): Api, Path(id): Path<u64>, headers: HeaderMap) -> Response {
+    let result = (|| {
+        let cluster = api.cluster.clone().ok_or_else(|| {
+            Invalid::flash("engines are served by a CLUSTERED_CONSOLE node (pa.operational.mode)")
+        })?;
+        let host = if cluster.host.is_empty() {
+            request_host(&headers).unwrap_or_else(|| "localhost".into())
+        } else {
+            cluster.host.clone()
+        };
+        with_store(&api, |s| {
+            s.engine(id)?.ok_or(ApiError::NotFound)?;
+            let fingerprint = s
+                .listener_key_pair("CONFIG QUERY")?
+                .and_then(|r| super::keypairs::fingerprint_of(&r.pair.cert_pem))
+                .ok_or_else(|| ApiError::Internal("no CONFIG QUERY key pair".into()))?;
+            let (key, public) = new_key();
+            s.set_engine_key(id, &public)?;
+            Ok(Bootstrap {
+                engine_id: id,
+                key,
+                admin_host: host,
+                admin_port: cluster.port,
+                fingerprints: vec![fingerprint],
+                audience: cluster.audience.clone(),
+            })
+        })
+    })();
+    match result {
+        Ok(b) => {
+            tracing::info!(
+                engine = id,
+                "engine bootstrap issued (any previous key revoked)"
+            );
+            (
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                b.to_properties(),
+            )
+                .into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn request_host(headers: &HeaderMap) -> Option<String> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let uri: axum::http::uri::Authority = host.parse().ok()?;
+    Some(
+        uri.host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+}

@@ -1,0 +1,367 @@
+//! The console's config-query listener (`clusterconfig.port`, TLS with the `CONFIG QUERY` key
+//! pair): `GET /engines/rest/config?have=<digest>` long-polls for the snapshot (answered at once
+//! when the engine's digest is not the current one, else when it changes or after
+//! `engine.polling.delay` with `204`), `POST /engines/rest/report` records what the engine
+//! applied. Every request carries the engine's poll token.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use bytes::Bytes;
+use gatehouse_gateway::engine::Engine;
+use gatehouse_gateway::listener::{self, Handler, ServeOptions};
+use gatehouse_gateway::pipeline::ctx::ConnInfo;
+use gatehouse_gateway::upstream::GatewayBody;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use sha2::Digest;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::token::{self, PollTokenError, SeenTokens};
+use super::wire::{ClusterSnapshot, EngineReport, WireKey, WireKeyPair};
+use crate::store::{SigningKeyRow, Store, StoreError};
+
+/// How often the snapshot is rebuilt to catch key changes (configuration changes are caught at
+/// once).
+const REPUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Largest report body, in bytes.
+const REPORT_LIMIT: usize = 64 * 1024;
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Serialisation failed.
+    #[error("cannot serialise the snapshot: {0}")]
+    Serialise(#[from] serde_json::Error),
+    /// The store lock is poisoned.
+    #[error("store unavailable")]
+    Lock,
+}
+
+/// The snapshot engines get now.
+#[derive(Debug)]
+struct Published {
+    digest: String,
+    body: Bytes,
+}
+
+/// The console's side of the cluster.
+#[derive(Debug)]
+pub struct Console {
+    store: Arc<Mutex<Store>>,
+    engine: Arc<Engine>,
+    secret_key: [u8; 32],
+    /// `aud` of poll tokens.
+    pub audience: String,
+    polling_delay: Duration,
+    seen: SeenTokens,
+    published: ArcSwap<Published>,
+    changed: watch::Sender<u64>,
+}
+
+fn wire_keys(rows: Vec<SigningKeyRow>) -> Vec<WireKey> {
+    rows.into_iter()
+        .map(|r| WireKey {
+            kid: r.kid,
+            key_pem: r.key_pem,
+        })
+        .collect()
+}
+
+impl Console {
+    /// A console serving the engine's current configuration and the store's keys.
+    pub fn new(
+        store: Arc<Mutex<Store>>,
+        engine: Arc<Engine>,
+        secret_key: [u8; 32],
+        audience: String,
+        polling_delay: Duration,
+    ) -> Arc<Self> {
+        let (changed, _) = watch::channel(0);
+        let console = Arc::new(Self {
+            store,
+            engine,
+            secret_key,
+            audience,
+            polling_delay,
+            seen: token::seen_tokens(),
+            published: ArcSwap::from_pointee(Published {
+                digest: String::new(),
+                body: Bytes::new(),
+            }),
+            changed,
+        });
+        if let Err(e) = console.republish() {
+            tracing::error!(error = %e, "cannot build the cluster snapshot");
+        }
+        console
+    }
+
+    fn build(&self) -> Result<ClusterSnapshot, ConsoleError> {
+        let snap = self.engine.snapshots.load();
+        let (revision, config) = match &snap {
+            Some(s) => (s.revision, serde_json::to_value(s.doc.as_ref())?),
+            None => (0, serde_json::Value::Null),
+        };
+        let store = self.store.lock().map_err(|_| ConsoleError::Lock)?;
+        let key_pairs = store
+            .key_pairs()?
+            .into_iter()
+            .map(|r| WireKeyPair {
+                id: r.id,
+                alias: r.alias,
+                cert_pem: r.pair.cert_pem,
+                key_pem: r.pair.key_pem,
+            })
+            .collect();
+        let engine_key_pair_id = store.listener_key_pair("ENGINE")?.map_or(0, |r| r.id);
+        let config_query = store
+            .listener_key_pair("CONFIG QUERY")?
+            .and_then(|r| crate::api::keypairs::fingerprint_of(&r.pair.cert_pem));
+        Ok(ClusterSnapshot {
+            revision,
+            config,
+            secret_key: base64::engine::general_purpose::STANDARD.encode(self.secret_key),
+            key_pairs,
+            engine_key_pair_id,
+            session_keys: wire_keys(store.signing_keys("WEB_SESSION")?),
+            auth_token_keys: wire_keys(store.signing_keys("AUTH_TOKEN")?),
+            oidc_client_keys: wire_keys(store.signing_keys("OIDC_CLIENT")?),
+            config_query_fingerprints: config_query.into_iter().collect(),
+        })
+    }
+
+    /// Rebuilds the snapshot; engines waiting are answered when it changed.
+    pub fn republish(&self) -> Result<(), ConsoleError> {
+        let snapshot = self.build()?;
+        let body = serde_json::to_vec(&snapshot)?;
+        let digest = hex(&sha2::Sha256::digest(&body));
+        if digest != self.published.load().digest {
+            self.published.store(Arc::new(Published {
+                digest,
+                body: Bytes::from(body),
+            }));
+            self.changed.send_modify(|n| *n += 1);
+            tracing::info!(revision = snapshot.revision, "cluster snapshot published");
+        }
+        Ok(())
+    }
+
+    /// Rebuilds on every configuration change, and every second for key changes, until `stop`.
+    pub fn keep_published(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let me = self.clone();
+        let mut config = me.engine.snapshots.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REPUBLISH_EVERY);
+            loop {
+                tokio::select! {
+                    r = config.changed() => if r.is_err() { return },
+                    _ = tick.tick() => {}
+                    _ = listener::stopped(&mut stop) => return,
+                }
+                if let Err(e) = me.republish() {
+                    tracing::error!(error = %e, "cannot build the cluster snapshot");
+                }
+            }
+        })
+    }
+
+    fn authenticate(&self, req: &Request<Incoming>) -> Result<u64, PollTokenError> {
+        let token =
+            gatehouse_gateway::oauth::bearer_token(req.headers()).ok_or(PollTokenError::Missing)?;
+        let store = &self.store;
+        let id = token::verify(
+            token,
+            &self.audience,
+            |id| {
+                store
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.engine(id).ok().flatten())
+                    .and_then(|e| e.public_jwk)
+            },
+            &self.seen,
+        )?;
+        if let Ok(s) = self.store.lock() {
+            if let Err(e) = s.touch_engine(id) {
+                tracing::warn!(error = %e, engine = id, "cannot record the poll");
+            }
+        }
+        Ok(id)
+    }
+
+    /// The long-poll: the snapshot when `have` is not the current digest, else `204` once the
+    /// polling delay passed without a change.
+    async fn poll(&self, have: &str) -> Response<GatewayBody> {
+        let mut changes = self.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + self.polling_delay;
+        loop {
+            let current = self.published.load_full();
+            if current.digest != have && !current.body.is_empty() {
+                let mut resp = response(StatusCode::OK, current.body.clone());
+                if let Ok(v) = HeaderValue::from_str(&current.digest) {
+                    resp.headers_mut().insert("x-snapshot-digest", v);
+                }
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                return resp;
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return response(StatusCode::NO_CONTENT, Bytes::new());
+            }
+        }
+    }
+
+    fn report(&self, engine: u64, report: &EngineReport) -> Result<(), ConsoleError> {
+        let store = self.store.lock().map_err(|_| ConsoleError::Lock)?;
+        store.record_engine_poll(engine, report.applied_revision, report.refused.as_deref())?;
+        if let Some(why) = &report.refused {
+            tracing::warn!(engine, revision = report.applied_revision, reason = %why, "engine refused the snapshot");
+        }
+        Ok(())
+    }
+
+    /// The config-query request handler.
+    pub fn handler(self: &Arc<Self>) -> Handler {
+        let me = self.clone();
+        Arc::new(move |conn: ConnInfo, req: Request<Incoming>| {
+            let me = me.clone();
+            Box::pin(async move { me.serve(conn, req).await })
+        })
+    }
+
+    async fn serve(&self, conn: ConnInfo, req: Request<Incoming>) -> Response<GatewayBody> {
+        let path = req.uri().path().to_string();
+        let engine = match self.authenticate(&req) {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(peer = %conn.peer, path = %path, error = %e, "engine request refused");
+                return response(StatusCode::UNAUTHORIZED, Bytes::new());
+            }
+        };
+        match (req.method().as_str(), path.as_str()) {
+            ("GET", "/engines/rest/config") => {
+                let have = req
+                    .uri()
+                    .query()
+                    .and_then(|q| {
+                        form_urlencoded::parse(q.as_bytes())
+                            .find(|(k, _)| k == "have")
+                            .map(|(_, v)| v.into_owned())
+                    })
+                    .unwrap_or_default();
+                self.poll(&have).await
+            }
+            ("POST", "/engines/rest/report") => {
+                let body = http_body_util::Limited::new(req.into_body(), REPORT_LIMIT)
+                    .collect()
+                    .await;
+                let report = body
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<EngineReport>(&b.to_bytes()).ok());
+                match report {
+                    Some(r) => match self.report(engine, &r) {
+                        Ok(()) => response(StatusCode::NO_CONTENT, Bytes::new()),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot record an engine report");
+                            response(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new())
+                        }
+                    },
+                    None => response(StatusCode::BAD_REQUEST, Bytes::new()),
+                }
+            }
+            _ => response(StatusCode::NOT_FOUND, Bytes::new()),
+        }
+    }
+
+    /// Serves the config-query listener until `stop`.
+    pub fn serve_on(
+        self: &Arc<Self>,
+        tcp: tokio::net::TcpListener,
+        opts: ServeOptions,
+        stop: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(listener::serve(tcp, self.handler(), opts, stop))
+    }
+}
+
+fn response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
+    let mut resp = Response::new(
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts the console: the snapshot kept published, and the config-query listener
+/// (`clusterconfig.bindAddress:clusterconfig.port`, TLS with the `CONFIG QUERY` key pair).
+pub async fn start(
+    props: &gatehouse_gateway::props::RunProperties,
+    store: &Arc<Mutex<Store>>,
+    engine: &Arc<Engine>,
+    secret_key: [u8; 32],
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>, crate::node::NodeError> {
+    let settings = super::settings(props);
+    let pair = {
+        let s = store.lock().map_err(|_| ConsoleError::Lock)?;
+        crate::keys::ensure(&s, "CONFIG QUERY")?
+    };
+    let resolver = gatehouse_gateway::tls::CertResolver::new(
+        gatehouse_gateway::tls::certified_key(&pair.cert_pem, &pair.key_pem)?,
+    );
+    let protocols = props
+        .raw
+        .get("clusterconfig.ssl.protocols")
+        .cloned()
+        .unwrap_or_default();
+    let bind: std::net::IpAddr = props
+        .raw
+        .get("clusterconfig.bindAddress")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let addr = std::net::SocketAddr::new(bind, settings.port);
+    let tcp = listener::bind(addr).await?;
+    tracing::info!(addr = %tcp.local_addr().unwrap_or(addr), "config-query listener started");
+    let console = Console::new(
+        store.clone(),
+        engine.clone(),
+        secret_key,
+        settings.audience.clone(),
+        settings.polling_delay,
+    );
+    let opts = ServeOptions {
+        tls: Some(gatehouse_gateway::tls::server_config(
+            resolver, &protocols, false,
+        )?),
+        limits: props.limits,
+        grace: Duration::from_secs(5),
+        engine: None,
+    };
+    Ok(vec![
+        console.keep_published(stop.clone()),
+        console.serve_on(tcp, opts, stop.clone()),
+    ])
+}

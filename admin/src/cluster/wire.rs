@@ -1,0 +1,65 @@
+//! What travels between the console and its engines: the complete, versioned snapshot (the
+//! configuration with the key that decrypts its secrets, every key pair, the engine listeners'
+//! key pair, the web-session, auth-token and client-assertion key sets, the config-query
+//! certificate fingerprints to trust) and the engine's report.
+
+use serde::{Deserialize, Serialize};
+
+/// A key pair (certificate chain and private key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireKeyPair {
+    /// Key pair id (virtual hosts name it).
+    pub id: u64,
+    /// Alias.
+    pub alias: String,
+    /// Certificate chain, PEM.
+    pub cert_pem: String,
+    /// Private key, PEM.
+    pub key_pem: String,
+}
+
+/// A signing key (`kid`, PKCS#8 PEM).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireKey {
+    /// Key id.
+    pub kid: String,
+    /// Private key, PEM.
+    pub key_pem: String,
+}
+
+/// The complete configuration an engine serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSnapshot {
+    /// Configuration revision.
+    pub revision: u64,
+    /// The configuration document (secrets encrypted with `secretKey`).
+    pub config: serde_json::Value,
+    /// The console's secret key (base64), which decrypts the document's secrets.
+    pub secret_key: String,
+    /// Every key pair.
+    pub key_pairs: Vec<WireKeyPair>,
+    /// The key pair of the engine listeners.
+    pub engine_key_pair_id: u64,
+    /// Web-session keys, current first.
+    pub session_keys: Vec<WireKey>,
+    /// Auth-token keys (JWT identity mappings), current first.
+    pub auth_token_keys: Vec<WireKey>,
+    /// Client-assertion keys (`private_key_jwt`), current first.
+    pub oidc_client_keys: Vec<WireKey>,
+    /// Fingerprints of the config-query certificates engines must trust (current first).
+    pub config_query_fingerprints: Vec<String>,
+}
+
+/// What an engine reports after a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineReport {
+    /// The revision it serves.
+    pub applied_revision: u64,
+    /// Why it refused the latest snapshot (none: it applied it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+}

@@ -1,0 +1,275 @@
+//! A cluster as real processes on loopback: one `CLUSTERED_CONSOLE` and three
+//! `CLUSTERED_ENGINE` nodes (engine listeners on 127.0.0.2–4, same port). Propagation of a new
+//! application to every engine (measured), engines serving on after the console is killed, an
+//! engine restarted from its last good snapshot, a never-synced engine's `503`, poll tokens
+//! refused (forged, replayed, expired, wrong audience, re-issued bootstrap), `/engines/status`.
+
+use std::time::{Duration, Instant};
+
+use gatehouse_admin::cluster::bootstrap::Bootstrap;
+use gatehouse_admin::cluster::token;
+use gatehouse_tests::admin::AdminClient;
+use gatehouse_tests::backend::{Backend, Behavior};
+use gatehouse_tests::node::Node;
+use gatehouse_tests::{config, free_port, wait};
+use serde_json::json;
+
+const PASSWORD: &str = "cluster-admin-password";
+
+struct Cluster {
+    console: Node,
+    api: AdminClient,
+    config_port: u16,
+    engine_port: u16,
+    _backend: Backend,
+    keep: tempfile::TempDir,
+}
+
+async fn console() -> anyhow::Result<Cluster> {
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let engine_port = free_port();
+    let config_port = free_port();
+    let toml = config::simple(engine_port, false, "/app", &[&backend.target()]);
+    let console = Node::builder()
+        .toml(toml)
+        .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
+        .prop("admin.initial.password", PASSWORD)
+        .prop("clusterconfig.port", config_port)
+        .prop("clusterconfig.bindAddress", "127.0.0.1")
+        .prop("clusterconfig.public.host", "127.0.0.1")
+        .prop("engine.polling.delay", 1000)
+        .start()
+        .await?;
+    let api = AdminClient::new(console.admin_port, "Administrator", PASSWORD);
+    Ok(Cluster {
+        console,
+        api,
+        config_port,
+        engine_port,
+        _backend: backend,
+        keep: tempfile::tempdir()?,
+    })
+}
+
+impl Cluster {
+    /// Registers an engine and writes its bootstrap file; returns (id, file, text).
+    async fn register(&self, name: &str) -> anyhow::Result<(u64, std::path::PathBuf, String)> {
+        let (status, engine) = self.api.post("/engines", &json!({ "name": name })).await?;
+        anyhow::ensure!(status == 200, "register {name}: {status} {engine}");
+        let id = engine["id"].as_u64().unwrap_or(0);
+        let text = self.bootstrap_text(id).await?;
+        let path = self.keep.path().join(format!("{name}.properties"));
+        std::fs::write(&path, &text)?;
+        Ok((id, path, text))
+    }
+
+    async fn bootstrap_text(&self, id: u64) -> anyhow::Result<String> {
+        let resp = self
+            .api
+            .request(reqwest::Method::POST, &format!("/engines/{id}/config"))
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status() == 200, "bootstrap: {}", resp.status());
+        Ok(resp.text().await?)
+    }
+
+    fn engine(&self, bootstrap: &std::path::Path, ip: &str) -> gatehouse_tests::node::NodeBuilder {
+        Node::builder()
+            .prop("pa.operational.mode", "CLUSTERED_ENGINE")
+            .prop("engine.bootstrap.file", bootstrap.display())
+            .prop("engine.http.bindAddress", ip)
+            .prop("engine.polling.initialdelay", 0)
+            .prop("engine.polling.delay", 1000)
+            .prop("pa.config.replication.retryDelay", 200)
+    }
+
+    fn url(&self, ip: &str, path: &str) -> String {
+        format!("http://{ip}:{}{path}", self.engine_port)
+    }
+
+    /// A token request straight to the config-query listener.
+    async fn poll_with(&self, token: &str) -> anyhow::Result<u16> {
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(http
+            .get(format!(
+                "https://127.0.0.1:{}/engines/rest/config?have=x",
+                self.config_port
+            ))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .status()
+            .as_u16())
+    }
+}
+
+async fn status_of(url: &str) -> Option<u16> {
+    reqwest::get(url).await.ok().map(|r| r.status().as_u16())
+}
+
+const IPS: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+
+#[tokio::test]
+async fn three_engines_follow_the_console_and_serve_on_without_it() -> anyhow::Result<()> {
+    let c = console().await?;
+    let mut engines = Vec::new();
+    for (i, ip) in IPS.iter().enumerate() {
+        let (_, path, _) = c.register(&format!("engine-{i}")).await?;
+        engines.push(c.engine(&path, ip).start().await?);
+    }
+    for ip in IPS {
+        assert_eq!(status_of(&c.url(ip, "/app/x")).await, Some(200), "{ip}");
+    }
+
+    // A new application reaches every engine; measured from the API call.
+    let app = json!({"name": "new app", "contextRoot": "/new", "virtualHostIds": [1], "siteId": 1});
+    let started = Instant::now();
+    let (status, created) = c.api.post("/applications", &app).await?;
+    assert_eq!(status, 200, "{created}");
+    let app_id = created["id"].as_u64().unwrap_or(0);
+    let (status, _) = c
+        .api
+        .post(
+            &format!("/applications/{app_id}/resources"),
+            &json!({"name": "all", "pathPatterns": [{"type": "WILDCARD", "pattern": "/*"}],
+                    "unprotected": true}),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let mut slowest = Duration::ZERO;
+    for ip in IPS {
+        let url = c.url(ip, "/new/x");
+        wait::until(
+            &format!("{ip} serving /new"),
+            Duration::from_secs(5),
+            || async { (status_of(&url).await == Some(200)).then_some(()) },
+        )
+        .await?;
+        slowest = slowest.max(started.elapsed());
+    }
+    println!("propagation of a new application to 3 engines: {slowest:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+
+    // Status: every engine green, on the current revision.
+    let (_, status) = c.api.get("/engines/status").await?;
+    let items = status["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 3, "{status}");
+    let current = items[0]["currentRevision"].as_u64().unwrap_or(0);
+    wait::until(
+        "every engine reports the current revision",
+        Duration::from_secs(5),
+        || async {
+            let (_, s) = c.api.get("/engines/status").await.ok()?;
+            s["items"]
+                .as_array()?
+                .iter()
+                .all(|e| e["appliedRevision"] == current && e["status"] == "green")
+                .then_some(())
+        },
+    )
+    .await?;
+
+    // The console dies: engines serve on; one restarts from its last good snapshot.
+    let mut c = c;
+    c.console.kill_hard().await?;
+    for ip in IPS {
+        assert_eq!(
+            status_of(&c.url(ip, "/new/x")).await,
+            Some(200),
+            "{ip} without console"
+        );
+    }
+    engines[0].kill_hard().await?;
+    engines[0].restart().await?;
+    assert_eq!(
+        status_of(&c.url(IPS[0], "/new/x")).await,
+        Some(200),
+        "restarted from the last good snapshot"
+    );
+    let stored = std::fs::metadata(
+        engines[0]
+            .dir
+            .path()
+            .join("data")
+            .join("last-good-snapshot.bin"),
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(stored.permissions().mode() & 0o777, 0o600);
+    let raw = std::fs::read(
+        engines[0]
+            .dir
+            .path()
+            .join("data")
+            .join("last-good-snapshot.bin"),
+    )?;
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("PRIVATE KEY"),
+        "the last good snapshot is encrypted"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn poll_tokens_are_checked_and_a_new_bootstrap_locks_out_the_old_key() -> anyhow::Result<()> {
+    let c = console().await?;
+    let (id, path, text) = c.register("solo").await?;
+    let b = Bootstrap::parse(text.as_bytes(), "bootstrap")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+
+    let valid = token::mint(&b)?;
+    assert_eq!(
+        c.poll_with(&valid).await?,
+        200,
+        "a valid token gets the snapshot"
+    );
+    assert_eq!(c.poll_with(&valid).await?, 401, "replayed");
+    let expired = token::mint_at(&b, &b.audience, now - 600, now - 300)?;
+    assert_eq!(c.poll_with(&expired).await?, 401, "expired");
+    let foreign = token::mint_at(&b, "SomeOtherServer", now, now + 60)?;
+    assert_eq!(c.poll_with(&foreign).await?, 401, "wrong audience");
+    let (forger_key, _) = gatehouse_admin::cluster::bootstrap::new_key();
+    let forged = Bootstrap {
+        key: forger_key,
+        ..b.clone()
+    };
+    assert_eq!(c.poll_with(&token::mint(&forged)?).await?, 401, "forged");
+    assert_eq!(c.poll_with("not-a-token").await?, 401);
+
+    // A never-synced engine (its console unreachable) answers the heartbeat with 503.
+    let nowhere = c.keep.path().join("nowhere.properties");
+    std::fs::write(
+        &nowhere,
+        text.replace(
+            &format!("engine.admin.port={}", c.config_port),
+            &format!("engine.admin.port={}", free_port()),
+        ),
+    )?;
+    let lonely = c.engine(&nowhere, "127.0.0.5").spawn()?;
+    let heartbeat = format!(
+        "http://127.0.0.1:{}/pa/heartbeat.ping",
+        lonely.management_port
+    );
+    let seen = wait::until(
+        "the never-synced engine's heartbeat",
+        Duration::from_secs(10),
+        || async { status_of(&heartbeat).await },
+    )
+    .await?;
+    assert_eq!(seen, 503);
+
+    // Re-issuing the bootstrap replaces the key: the old one stops working.
+    let _ = path;
+    let _new = c.bootstrap_text(id).await?;
+    assert_eq!(
+        c.poll_with(&token::mint(&b)?).await?,
+        401,
+        "old key after re-issue"
+    );
+    assert_eq!(c.api.delete(&format!("/engines/{id}")).await?.0, 204);
+    Ok(())
+}
