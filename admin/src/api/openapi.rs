@@ -2,6 +2,7 @@
 //! from the configuration model (`utoipa::ToSchema`), and paths from the same collection and
 //! singleton tables the router is built from, so the document cannot drift from the routes.
 
+mod engine_paths;
 mod key_paths;
 
 use gatehouse_model::ConfigDocument;
@@ -471,6 +472,8 @@ pub fn document() -> OpenApi {
             crate::keys::import::ImportKeyPair::schema(),
         )
         .schema("HttpsListener", super::listeners::HttpsListener::schema())
+        .schema("EngineView", super::engines::EngineView::schema())
+        .schema("NewEngine", super::engines::NewEngine::schema())
         .schema(
             "HttpsListenerUpdate",
             super::listeners::HttpsListenerUpdate::schema(),
@@ -501,6 +504,7 @@ pub fn document() -> OpenApi {
     paths = other_paths(paths);
     paths = key_paths::key_pair_paths(paths);
     paths = key_paths::listener_paths(paths);
+    paths = engine_paths::engine_paths(paths);
     let basic =
         SecurityRequirement::new("basic", Vec::<String>::new()).add("xsrf", Vec::<String>::new());
     let bearer =
