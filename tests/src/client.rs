@@ -59,10 +59,19 @@ pub async fn raw_head(addr: SocketAddr, request: &[u8]) -> anyhow::Result<String
 /// The DER certificate a TLS listener on 127.0.0.1:`port` presents to a new handshake with SNI
 /// `server_name` (any answer, even an error status, will do).
 pub async fn served_certificate(server_name: &str, port: u16) -> anyhow::Result<Vec<u8>> {
+    served_certificate_at([127, 0, 0, 1], server_name, port).await
+}
+
+/// Like [`served_certificate`], for a listener on another loopback address.
+pub async fn served_certificate_at(
+    ip: [u8; 4],
+    server_name: &str,
+    port: u16,
+) -> anyhow::Result<Vec<u8>> {
     let http = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .tls_info(true)
-        .resolve(server_name, SocketAddr::from(([127, 0, 0, 1], port)))
+        .resolve(server_name, SocketAddr::from((ip, port)))
         .timeout(Duration::from_secs(10))
         .build()?;
     let resp = http

@@ -10,6 +10,7 @@ use gatehouse_admin::cluster::bootstrap::Bootstrap;
 use gatehouse_admin::cluster::token;
 use gatehouse_tests::admin::AdminClient;
 use gatehouse_tests::backend::{Backend, Behavior};
+use gatehouse_tests::client::{fingerprint, served_certificate_at};
 use gatehouse_tests::node::Node;
 use gatehouse_tests::{config, free_port, wait};
 use serde_json::json;
@@ -271,5 +272,75 @@ async fn poll_tokens_are_checked_and_a_new_bootstrap_locks_out_the_old_key() -> 
         "old key after re-issue"
     );
     assert_eq!(c.api.delete(&format!("/engines/{id}")).await?.0, 204);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_virtual_hosts_new_key_pair_is_served_by_every_engine_without_restart(
+) -> anyhow::Result<()> {
+    let backend = Backend::start("b", Behavior::Echo).await?;
+    let engine_port = free_port();
+    let config_port = free_port();
+    let toml = config::simple(engine_port, true, "/app", &[&backend.target()])
+        + &config::vhost(2, "shop.example.test", engine_port);
+    let console = Node::builder()
+        .toml(toml)
+        .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
+        .prop("admin.initial.password", PASSWORD)
+        .prop("clusterconfig.port", config_port)
+        .prop("clusterconfig.bindAddress", "127.0.0.1")
+        .prop("clusterconfig.public.host", "127.0.0.1")
+        .start()
+        .await?;
+    let c = Cluster {
+        api: AdminClient::new(console.admin_port, "Administrator", PASSWORD),
+        console,
+        config_port,
+        engine_port,
+        _backend: backend,
+        keep: tempfile::tempdir()?,
+    };
+    let ips: [[u8; 4]; 2] = [[127, 0, 0, 6], [127, 0, 0, 7]];
+    let mut engines = Vec::new();
+    for (i, ip) in ips.iter().enumerate() {
+        let (_, path, _) = c.register(&format!("tls-{i}")).await?;
+        let addr = std::net::Ipv4Addr::from(*ip).to_string();
+        engines.push(c.engine(&path, &addr).start().await?);
+    }
+    let (status, pair) = c
+        .api
+        .post(
+            "/keyPairs/generate",
+            &json!({"alias": "shop", "commonName": "shop.example.test",
+                    "subjectAlternativeNames": ["shop.example.test"],
+                    "keyAlgorithm": "EC", "validDays": 30}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{pair}");
+    let wanted = pair["sha256Fingerprint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for ip in ips {
+        let before = served_certificate_at(ip, "shop.example.test", engine_port).await?;
+        assert_ne!(fingerprint(&before), wanted);
+    }
+    let vhost = json!({"id": 2, "host": "shop.example.test", "port": engine_port,
+                       "keyPairId": pair["id"]});
+    let (status, body) = c.api.put("/virtualhosts/2", &vhost).await?;
+    assert_eq!(status, 200, "{body}");
+    for ip in ips {
+        wait::until(
+            "the engine serving the new key pair",
+            Duration::from_secs(5),
+            || async {
+                let der = served_certificate_at(ip, "shop.example.test", engine_port)
+                    .await
+                    .ok()?;
+                (fingerprint(&der) == wanted).then_some(())
+            },
+        )
+        .await?;
+    }
     Ok(())
 }

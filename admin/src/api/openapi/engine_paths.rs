@@ -13,7 +13,11 @@ const TAG: &str = "Engines";
 pub(super) fn engine_paths(paths: PathsBuilder) -> PathsBuilder {
     let mut top = PathItem::new(
         HttpMethod::Get,
-        ok(op("Engines".into(), TAG), "200", Some(list_of("EngineView"))),
+        ok(
+            op("Engines".into(), TAG),
+            "200",
+            Some(list_of("EngineView")),
+        ),
     );
     top.post = Some(
         with_body(
