@@ -311,7 +311,9 @@ fn upgrade(state: &State, req: &mut Request<Incoming>) -> Response<Body> {
     r
 }
 
-fn rustls_certs(pem: &str) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+pub(crate) fn rustls_certs(
+    pem: &str,
+) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     let mut out = Vec::new();
     for item in rustls::pki_types::pem::PemObject::pem_slice_iter(pem.as_bytes()) {
         out.push(item?);
@@ -319,7 +321,7 @@ fn rustls_certs(pem: &str) -> anyhow::Result<Vec<rustls::pki_types::CertificateD
     Ok(out)
 }
 
-fn rustls_key(pem: &str) -> anyhow::Result<rustls::pki_types::PrivateKeyDer<'static>> {
+pub(crate) fn rustls_key(pem: &str) -> anyhow::Result<rustls::pki_types::PrivateKeyDer<'static>> {
     Ok(rustls::pki_types::pem::PemObject::from_pem_slice(
         pem.as_bytes(),
     )?)

@@ -13,6 +13,7 @@ pub mod idp;
 pub mod jwks;
 pub mod node;
 pub mod pki;
+pub mod tamper;
 pub mod tokens;
 pub mod wait;
 

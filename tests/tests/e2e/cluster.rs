@@ -344,3 +344,62 @@ async fn a_virtual_hosts_new_key_pair_is_served_by_every_engine_without_restart(
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_snapshot_the_engine_refuses_leaves_it_serving_and_shows_in_status() -> anyhow::Result<()>
+{
+    let c = console().await?;
+    let proxy = gatehouse_tests::tamper::TamperProxy::start(c.config_port).await?;
+    let (id, path, text) = c.register("skewed").await?;
+    let b = Bootstrap::parse(text.as_bytes(), "bootstrap")?;
+    let via_proxy = text
+        .replace(
+            &format!("engine.admin.port={}", c.config_port),
+            &format!("engine.admin.port={}", proxy.port),
+        )
+        .replace(&b.fingerprints.join(","), &proxy.fingerprint);
+    std::fs::write(&path, via_proxy)?;
+    let _engine = c.engine(&path, "127.0.0.8").start().await?;
+    assert_eq!(status_of(&c.url("127.0.0.8", "/app/x")).await, Some(200));
+
+    proxy.tamper(true);
+    let app = json!({"name": "later", "contextRoot": "/later", "virtualHostIds": [1], "siteId": 1});
+    let (status, _) = c.api.post("/applications", &app).await?;
+    assert_eq!(status, 200);
+    let refused = wait::until(
+        "the refusal in /engines/status",
+        Duration::from_secs(5),
+        || async {
+            let (_, s) = c.api.get(&format!("/engines/{id}")).await.ok()?;
+            s["refused"].as_str().map(String::from)
+        },
+    )
+    .await?;
+    assert!(refused.contains("settingFromTheFuture"), "{refused}");
+    let (_, engine) = c.api.get(&format!("/engines/{id}")).await?;
+    assert!(
+        engine["appliedRevision"].as_u64() < engine["currentRevision"].as_u64(),
+        "{engine}"
+    );
+    assert_eq!(
+        status_of(&c.url("127.0.0.8", "/app/x")).await,
+        Some(200),
+        "the previous snapshot serves on"
+    );
+    assert_eq!(
+        status_of(&c.url("127.0.0.8", "/later/x")).await,
+        Some(403),
+        "an unknown resource: the refused application is not there"
+    );
+
+    // The next usable snapshot is applied and clears the refusal.
+    proxy.tamper(false);
+    let app = json!({"name": "fixed", "contextRoot": "/fixed", "virtualHostIds": [1], "siteId": 1});
+    assert_eq!(c.api.post("/applications", &app).await?.0, 200);
+    wait::until("the refusal cleared", Duration::from_secs(5), || async {
+        let (_, s) = c.api.get(&format!("/engines/{id}")).await.ok()?;
+        (s.get("refused").is_none() && s["appliedRevision"] == s["currentRevision"]).then_some(())
+    })
+    .await?;
+    Ok(())
+}
