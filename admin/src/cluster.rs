@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod console;
 pub mod engine_node;
 pub mod pinning;
+pub mod registration;
 pub mod token;
 pub mod wire;
 
@@ -51,6 +52,7 @@ pub fn millis(
 /// The console settings engines need, from run.properties.
 pub fn settings(
     props: &gatehouse_gateway::props::RunProperties,
+    secret_key: &[u8; 32],
 ) -> crate::api::engines::ClusterSettings {
     let raw = |key: &str| props.raw.get(key).map(|v| v.trim().to_string());
     crate::api::engines::ClusterSettings {
@@ -62,5 +64,6 @@ pub fn settings(
             .filter(|a| !a.is_empty())
             .unwrap_or_else(|| "GatehouseAdminServer".into()),
         polling_delay: millis(props, "engine.polling.delay", 2000),
+        registration_key: registration::RegistrationKey::derive(secret_key),
     }
 }

@@ -117,7 +117,7 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     let admin_pair = keys::ensure(&store, "ADMIN")?;
     let store = Arc::new(std::sync::Mutex::new(store));
     let console = props.mode == Mode::ClusteredConsole;
-    let cluster = console.then(|| crate::cluster::settings(&props));
+    let cluster = console.then(|| crate::cluster::settings(&props, &secret_key));
     tasks.push(
         start_admin(
             &props,

@@ -98,6 +98,8 @@ pub struct RunProperties {
     pub data_dir: PathBuf,
     /// Startup TOML (absolute), if any.
     pub startup_config: Option<PathBuf>,
+    /// `CLUSTERED_ENGINE`: the bootstrap file (`engine.bootstrap.file`).
+    pub bootstrap_file: PathBuf,
     /// Admin listener.
     pub admin_addr: (IpAddr, u16),
     /// Initial Administrator password.
@@ -331,6 +333,9 @@ impl Reader<'_> {
                 .path("pa.data.dir")
                 .unwrap_or_else(|| self.base.join("data")),
             startup_config: self.path("pa.startup.config"),
+            bootstrap_file: self
+                .path("engine.bootstrap.file")
+                .unwrap_or_else(|| self.base.join("bootstrap.properties")),
             admin_addr: (self.parse("admin.bindAddress")?, self.parse("admin.port")?),
             admin_initial_password: self.text("admin.initial.password"),
             engine_enabled: self.parse("engine.http.enabled")?,

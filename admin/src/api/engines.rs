@@ -29,6 +29,8 @@ pub struct ClusterSettings {
     pub audience: String,
     /// `engine.polling.delay`.
     pub polling_delay: Duration,
+    /// Signs registration tokens.
+    pub registration_key: crate::cluster::registration::RegistrationKey,
 }
 
 /// An engine as the API shows it.
@@ -69,6 +71,7 @@ pub fn routes(r: Router<Arc<AdminApi>>) -> Router<Arc<AdminApi>> {
         .route("/engines/status", get(list))
         .route("/engines/{id}", get(get_one).delete(delete))
         .route("/engines/{id}/config", post(bootstrap))
+        .route("/engines/registration/token", post(registration_token))
 }
 
 type Api = State<Arc<AdminApi>>;
@@ -160,27 +163,10 @@ async fn bootstrap(State(api): Api, Path(id): Path<u64>, headers: HeaderMap) -> 
         let cluster = api.cluster.clone().ok_or_else(|| {
             Invalid::flash("engines are served by a CLUSTERED_CONSOLE node (pa.operational.mode)")
         })?;
-        let host = if cluster.host.is_empty() {
-            request_host(&headers).unwrap_or_else(|| "localhost".into())
-        } else {
-            cluster.host.clone()
-        };
+        let host = console_host(&cluster, &headers);
         with_store(&api, |s| {
             s.engine(id)?.ok_or(ApiError::NotFound)?;
-            let fingerprint = s
-                .listener_key_pair("CONFIG QUERY")?
-                .and_then(|r| super::keypairs::fingerprint_of(&r.pair.cert_pem))
-                .ok_or_else(|| ApiError::Internal("no CONFIG QUERY key pair".into()))?;
-            let (key, public) = new_key();
-            s.set_engine_key(id, &public)?;
-            Ok(Bootstrap {
-                engine_id: id,
-                key,
-                admin_host: host,
-                admin_port: cluster.port,
-                fingerprints: vec![fingerprint],
-                audience: cluster.audience.clone(),
-            })
+            issue_bootstrap(s, id, host, cluster.port, &cluster.audience)
         })
     })();
     match result {
@@ -200,6 +186,80 @@ async fn bootstrap(State(api): Api, Path(id): Path<u64>, headers: HeaderMap) -> 
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// A registration token and when it expires.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistrationToken {
+    /// Give it to an engine as `engine.registration.token`.
+    pub token: String,
+    /// Unix milliseconds.
+    pub expires_at: u64,
+}
+
+/// `POST /engines/registration/token`.
+async fn registration_token(State(api): Api, headers: HeaderMap) -> Response {
+    let result = (|| {
+        let cluster = api.cluster.clone().ok_or_else(|| {
+            Invalid::flash("engines are served by a CLUSTERED_CONSOLE node (pa.operational.mode)")
+        })?;
+        let host = console_host(&cluster, &headers);
+        let fingerprint = with_store(&api, config_query_fingerprint)?;
+        let (token, exp) = crate::cluster::registration::issue(
+            &cluster.registration_key,
+            &host,
+            cluster.port,
+            &fingerprint,
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok::<_, ApiError>(RegistrationToken {
+            token,
+            expires_at: exp * 1000,
+        })
+    })();
+    let mut resp = reply(result);
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp
+}
+
+/// The fingerprint of the config-query certificate engines pin.
+pub fn config_query_fingerprint(s: &Store) -> Result<String, ApiError> {
+    s.listener_key_pair("CONFIG QUERY")?
+        .and_then(|r| super::keypairs::fingerprint_of(&r.pair.cert_pem))
+        .ok_or_else(|| ApiError::Internal("no CONFIG QUERY key pair".into()))
+}
+
+fn console_host(cluster: &ClusterSettings, headers: &HeaderMap) -> String {
+    if cluster.host.is_empty() {
+        request_host(headers).unwrap_or_else(|| "localhost".into())
+    } else {
+        cluster.host.clone()
+    }
+}
+
+/// A new key for engine `id` (the previous one stops working) and its bootstrap.
+pub fn issue_bootstrap(
+    s: &Store,
+    id: u64,
+    host: String,
+    port: u16,
+    audience: &str,
+) -> Result<Bootstrap, ApiError> {
+    let fingerprint = config_query_fingerprint(s)?;
+    let (key, public) = new_key();
+    s.set_engine_key(id, &public)?;
+    Ok(Bootstrap {
+        engine_id: id,
+        key,
+        admin_host: host,
+        admin_port: port,
+        fingerprints: vec![fingerprint],
+        audience: audience.to_string(),
+    })
 }
 
 fn request_host(headers: &HeaderMap) -> Option<String> {

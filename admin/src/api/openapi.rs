@@ -475,6 +475,10 @@ pub fn document() -> OpenApi {
         .schema("EngineView", super::engines::EngineView::schema())
         .schema("NewEngine", super::engines::NewEngine::schema())
         .schema(
+            "RegistrationToken",
+            super::engines::RegistrationToken::schema(),
+        )
+        .schema(
             "HttpsListenerUpdate",
             super::listeners::HttpsListenerUpdate::schema(),
         )

@@ -58,9 +58,7 @@ pub struct Console {
     store: Arc<Mutex<Store>>,
     engine: Arc<Engine>,
     secret_key: [u8; 32],
-    /// `aud` of poll tokens.
-    pub audience: String,
-    polling_delay: Duration,
+    settings: crate::api::engines::ClusterSettings,
     seen: SeenTokens,
     published: ArcSwap<Published>,
     changed: watch::Sender<u64>,
@@ -81,16 +79,14 @@ impl Console {
         store: Arc<Mutex<Store>>,
         engine: Arc<Engine>,
         secret_key: [u8; 32],
-        audience: String,
-        polling_delay: Duration,
+        settings: crate::api::engines::ClusterSettings,
     ) -> Arc<Self> {
         let (changed, _) = watch::channel(0);
         let console = Arc::new(Self {
             store,
             engine,
             secret_key,
-            audience,
-            polling_delay,
+            settings,
             seen: token::seen_tokens(),
             published: ArcSwap::from_pointee(Published {
                 digest: String::new(),
@@ -179,7 +175,7 @@ impl Console {
         let store = &self.store;
         let id = token::verify(
             token,
-            &self.audience,
+            &self.settings.audience,
             |id| {
                 store
                     .lock()
@@ -201,7 +197,7 @@ impl Console {
     /// polling delay passed without a change.
     async fn poll(&self, have: &str) -> Response<GatewayBody> {
         let mut changes = self.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + self.polling_delay;
+        let deadline = tokio::time::Instant::now() + self.settings.polling_delay;
         loop {
             let current = self.published.load_full();
             if current.digest != have && !current.body.is_empty() {
@@ -244,6 +240,9 @@ impl Console {
 
     async fn serve(&self, conn: ConnInfo, req: Request<Incoming>) -> Response<GatewayBody> {
         let path = req.uri().path().to_string();
+        if req.method() == http::Method::POST && path == "/engines/rest/register" {
+            return self.register(&conn, req).await;
+        }
         let engine = match self.authenticate(&req) {
             Ok(id) => id,
             Err(e) => {
@@ -286,6 +285,62 @@ impl Console {
         }
     }
 
+    /// `POST /engines/rest/register`: a new engine from a registration token; its bootstrap.
+    async fn register(&self, conn: &ConnInfo, req: Request<Incoming>) -> Response<GatewayBody> {
+        let token = gatehouse_gateway::oauth::bearer_token(req.headers()).map(String::from);
+        let claims = token
+            .as_deref()
+            .map(|t| super::registration::verify(&self.settings.registration_key, t));
+        let claims = match claims {
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                tracing::warn!(peer = %conn.peer, error = %e, "engine registration refused");
+                return response(StatusCode::UNAUTHORIZED, Bytes::new());
+            }
+            None => return response(StatusCode::UNAUTHORIZED, Bytes::new()),
+        };
+        let body = http_body_util::Limited::new(req.into_body(), REPORT_LIMIT)
+            .collect()
+            .await;
+        let Some(request) = body.ok().and_then(|b| {
+            serde_json::from_slice::<super::registration::RegisterRequest>(&b.to_bytes()).ok()
+        }) else {
+            return response(StatusCode::BAD_REQUEST, Bytes::new());
+        };
+        let name = request.name.trim();
+        if name.is_empty() || name.len() > 128 {
+            return response(StatusCode::BAD_REQUEST, Bytes::from_static(b"bad name"));
+        }
+        let issued = (|| {
+            let s = self
+                .store
+                .lock()
+                .map_err(|_| "store unavailable".to_string())?;
+            if s.engine_name_taken(name).map_err(|e| e.to_string())? {
+                return Err(format!("an engine named '{name}' exists"));
+            }
+            let id = s.add_engine(name).map_err(|e| e.to_string())?;
+            crate::api::engines::issue_bootstrap(
+                &s,
+                id,
+                claims.host.clone(),
+                claims.port,
+                &self.settings.audience,
+            )
+            .map_err(|e| e.to_string())
+        })();
+        match issued {
+            Ok(b) => {
+                tracing::info!(engine = b.engine_id, name, peer = %conn.peer, "engine registered itself");
+                response(StatusCode::OK, Bytes::from(b.to_properties()))
+            }
+            Err(why) => {
+                tracing::warn!(name, error = %why, "engine registration refused");
+                response(StatusCode::CONFLICT, Bytes::from(why))
+            }
+        }
+    }
+
     /// Serves the config-query listener until `stop`.
     pub fn serve_on(
         self: &Arc<Self>,
@@ -324,7 +379,7 @@ pub async fn start(
     secret_key: [u8; 32],
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, crate::node::NodeError> {
-    let settings = super::settings(props);
+    let settings = super::settings(props, &secret_key);
     let pair = {
         let s = store.lock().map_err(|_| ConsoleError::Lock)?;
         crate::keys::ensure(&s, "CONFIG QUERY")?
@@ -345,13 +400,7 @@ pub async fn start(
     let addr = std::net::SocketAddr::new(bind, settings.port);
     let tcp = listener::bind(addr).await?;
     tracing::info!(addr = %tcp.local_addr().unwrap_or(addr), "config-query listener started");
-    let console = Console::new(
-        store.clone(),
-        engine.clone(),
-        secret_key,
-        settings.audience.clone(),
-        settings.polling_delay,
-    );
+    let console = Console::new(store.clone(), engine.clone(), secret_key, settings);
     let opts = ServeOptions {
         tls: Some(gatehouse_gateway::tls::server_config(
             resolver, &protocols, false,

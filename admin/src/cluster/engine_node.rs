@@ -318,12 +318,27 @@ impl EngineLink {
 pub async fn run_node(
     props: gatehouse_gateway::props::RunProperties,
 ) -> Result<(), crate::node::NodeError> {
-    let path = props
+    let path = props.bootstrap_file.clone();
+    let token = props
         .raw
-        .get("engine.bootstrap.file")
-        .map(|p| PathBuf::from(p.trim()))
-        .unwrap_or_else(|| PathBuf::from("bootstrap.properties"));
-    let bootstrap = Bootstrap::load(&path)?;
+        .get("engine.registration.token")
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let bootstrap = match (path.exists(), token) {
+        (false, Some(token)) => {
+            let name = props
+                .raw
+                .get("engine.name")
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(gatehouse_gateway::host_info::hostname);
+            let b = super::registration::register(&token, &name).await?;
+            b.save(&path)?;
+            tracing::info!(engine = b.engine_id, file = %path.display(), "registered with the console");
+            b
+        }
+        _ => Bootstrap::load(&path)?,
+    };
     tracing::info!(engine = bootstrap.engine_id, console = %format!("{}:{}", bootstrap.admin_host, bootstrap.admin_port), "clustered engine starting");
     let engine = Engine::new(
         gatehouse_gateway::EngineSettings::from_props(&props),

@@ -156,6 +156,24 @@ pub const KEYS: &[KeySpec] = &[
         "engine bootstrap file",
     ),
     k(
+        "engine.registration.token",
+        "",
+        Kind::Text,
+        "registration token (POST /engines/registration/token): a CLUSTERED_ENGINE without a bootstrap file registers itself with it",
+    ),
+    k(
+        "engine.name",
+        "",
+        Kind::Text,
+        "name a self-registering engine takes (default: the host name)",
+    ),
+    k(
+        "clusterconfig.public.host",
+        "",
+        Kind::Text,
+        "host engines reach the console by, written into bootstrap files (default: the host of the API call)",
+    ),
+    k(
         "engine.admin.configuration.audience",
         "GatehouseAdminServer",
         Kind::Text,

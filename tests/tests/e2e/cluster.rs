@@ -403,3 +403,48 @@ async fn a_snapshot_the_engine_refuses_leaves_it_serving_and_shows_in_status() -
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_engine_registers_itself_with_a_registration_token() -> anyhow::Result<()> {
+    let c = console().await?;
+    let (status, issued) = c
+        .api
+        .post("/engines/registration/token", &json!({}))
+        .await?;
+    assert_eq!(status, 200, "{issued}");
+    let token = issued["token"].as_str().unwrap_or_default().to_string();
+    let path = c.keep.path().join("auto.properties");
+    let engine = c
+        .engine(&path, "127.0.0.9")
+        .prop("engine.registration.token", &token)
+        .prop("engine.name", "auto-1")
+        .start()
+        .await?;
+    assert_eq!(status_of(&c.url("127.0.0.9", "/app/x")).await, Some(200));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path)?.permissions().mode() & 0o777,
+        0o600
+    );
+    let (_, engines) = c.api.get("/engines").await?;
+    assert!(engines.to_string().contains("auto-1"), "{engines}");
+
+    // The name is taken: a second engine with it does not start, and says why.
+    let mut twin = c
+        .engine(&c.keep.path().join("twin.properties"), "127.0.0.10")
+        .prop("engine.registration.token", &token)
+        .prop("engine.name", "auto-1")
+        .spawn()?;
+    let code = twin.wait_exit(Duration::from_secs(20)).await?;
+    assert_eq!(code, Some(1));
+    assert!(twin.stderr().contains("exists"), "{}", twin.stderr());
+    // A forged token is refused.
+    let mut forged = c
+        .engine(&c.keep.path().join("forged.properties"), "127.0.0.11")
+        .prop("engine.registration.token", format!("{token}x"))
+        .prop("engine.name", "forged")
+        .spawn()?;
+    assert_eq!(forged.wait_exit(Duration::from_secs(20)).await?, Some(1));
+    drop(engine);
+    Ok(())
+}

@@ -90,4 +90,25 @@ pub(super) fn engine_paths(paths: PathsBuilder) -> PathsBuilder {
             format!("{BASE}/engines/{{id}}/config"),
             PathItem::new(HttpMethod::Post, bootstrap),
         )
+        .path(
+            format!("{BASE}/engines/registration/token"),
+            PathItem::new(
+                HttpMethod::Post,
+                ok(
+                    op(
+                        "A registration token (an engine without bootstrap registers itself)"
+                            .into(),
+                        TAG,
+                    ),
+                    "200",
+                    Some(reference("RegistrationToken")),
+                )
+                .response(
+                    "422",
+                    ResponseBuilder::new()
+                        .description("Not a CLUSTERED_CONSOLE node")
+                        .content("application/json", super::json(super::problems())),
+                ),
+            ),
+        )
 }
