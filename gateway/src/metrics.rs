@@ -145,6 +145,45 @@ pub struct Metrics {
     pub token_cache: Arc<crate::oauth::cache::CacheCounters>,
     /// JWKS fetches.
     pub jwks: Arc<crate::oauth::jwks::JwksCounters>,
+    /// Cluster link (console and engine side).
+    pub cluster: Arc<ClusterCounters>,
+}
+
+/// Counters of the cluster link: an engine counts its polls, failures, applied and refused
+/// snapshots and how long a snapshot took from the console's publication to being applied; a
+/// console counts the polls it served, the tokens it refused and the snapshots it published.
+#[derive(Debug)]
+pub struct ClusterCounters {
+    /// Polls (engine: made; console: answered).
+    pub polls: Counter,
+    /// Failed polls (engine).
+    pub poll_failures: Counter,
+    /// Snapshots applied (engine).
+    pub applied: Counter,
+    /// Snapshots refused (engine).
+    pub refused: Counter,
+    /// Engine requests refused for their token (console).
+    pub token_refusals: Counter,
+    /// Snapshots published (console).
+    pub published: Counter,
+    /// From publication on the console to applied on the engine (engine; clocks assumed in step).
+    pub propagation: prometheus_client::metrics::histogram::Histogram,
+}
+
+impl Default for ClusterCounters {
+    fn default() -> Self {
+        Self {
+            polls: Counter::default(),
+            poll_failures: Counter::default(),
+            applied: Counter::default(),
+            refused: Counter::default(),
+            token_refusals: Counter::default(),
+            published: Counter::default(),
+            propagation: prometheus_client::metrics::histogram::Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.002, 2.0, 14),
+            ),
+        }
+    }
 }
 
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -210,7 +249,48 @@ impl Default for Metrics {
             "Failed JWKS fetches",
             jwks.failed.clone(),
         );
+        let cluster = Arc::new(ClusterCounters::default());
+        for (name, help, counter) in [
+            (
+                "cluster_polls",
+                "Cluster long-polls (engine: made; console: answered)",
+                &cluster.polls,
+            ),
+            (
+                "cluster_poll_failures",
+                "Failed cluster polls (engine)",
+                &cluster.poll_failures,
+            ),
+            (
+                "cluster_snapshots_applied",
+                "Cluster snapshots applied (engine)",
+                &cluster.applied,
+            ),
+            (
+                "cluster_snapshots_refused",
+                "Cluster snapshots refused (engine)",
+                &cluster.refused,
+            ),
+            (
+                "cluster_token_refusals",
+                "Engine requests refused for their token (console)",
+                &cluster.token_refusals,
+            ),
+            (
+                "cluster_snapshots_published",
+                "Cluster snapshots published (console)",
+                &cluster.published,
+            ),
+        ] {
+            registry.register(name, help, counter.clone());
+        }
+        registry.register(
+            "cluster_propagation_seconds",
+            "From publication on the console to applied on this engine",
+            cluster.propagation.clone(),
+        );
         Self {
+            cluster,
             registry,
             requests,
             latency,

@@ -50,6 +50,8 @@ pub enum ConsoleError {
 struct Published {
     digest: String,
     body: Bytes,
+    /// When it was published (Unix milliseconds), sent as `x-snapshot-published-at`.
+    at_ms: i64,
 }
 
 /// The console's side of the cluster.
@@ -91,6 +93,7 @@ impl Console {
             published: ArcSwap::from_pointee(Published {
                 digest: String::new(),
                 body: Bytes::new(),
+                at_ms: 0,
             }),
             changed,
         });
@@ -143,8 +146,10 @@ impl Console {
             self.published.store(Arc::new(Published {
                 digest,
                 body: Bytes::from(body),
+                at_ms: crate::store::now_ms(),
             }));
             self.changed.send_modify(|n| *n += 1);
+            self.engine.metrics.cluster.published.inc();
             tracing::info!(revision = snapshot.revision, "cluster snapshot published");
         }
         Ok(())
@@ -205,6 +210,9 @@ impl Console {
                 if let Ok(v) = HeaderValue::from_str(&current.digest) {
                     resp.headers_mut().insert("x-snapshot-digest", v);
                 }
+                if let Ok(v) = HeaderValue::from_str(&current.at_ms.to_string()) {
+                    resp.headers_mut().insert("x-snapshot-published-at", v);
+                }
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
@@ -246,12 +254,14 @@ impl Console {
         let engine = match self.authenticate(&req) {
             Ok(id) => id,
             Err(e) => {
+                self.engine.metrics.cluster.token_refusals.inc();
                 tracing::warn!(peer = %conn.peer, path = %path, error = %e, "engine request refused");
                 return response(StatusCode::UNAUTHORIZED, Bytes::new());
             }
         };
         match (req.method().as_str(), path.as_str()) {
             ("GET", "/engines/rest/config") => {
+                self.engine.metrics.cluster.polls.inc();
                 let have = req
                     .uri()
                     .query()

@@ -213,6 +213,7 @@ impl EngineLink {
             match outcome {
                 Ok(()) => failures = 0,
                 Err(e) => {
+                    self.engine.metrics.cluster.poll_failures.inc();
                     failures += 1;
                     if failures > self.settings.max_retries {
                         tracing::error!(error = %e, failures, "console unreachable; serving the current snapshot");
@@ -234,6 +235,8 @@ impl EngineLink {
     }
 
     async fn poll_once(&mut self, client: &reqwest::Client) -> Result<(), String> {
+        let counters = self.engine.metrics.cluster.clone();
+        counters.polls.inc();
         let token = token::mint(&self.bootstrap).map_err(|e| e.to_string())?;
         let url = format!(
             "{}/engines/rest/config?have={}",
@@ -263,11 +266,21 @@ impl EngineLink {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_string();
+        let published_at: Option<i64> = resp
+            .headers()
+            .get("x-snapshot-published-at")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         let body = resp.bytes().await.map_err(|e| e.to_string())?;
         let snap: ClusterSnapshot =
             serde_json::from_slice(&body).map_err(|e| format!("unreadable snapshot: {e}"))?;
         let report = match apply(&self.engine, &snap) {
             Ok(()) => {
+                counters.applied.inc();
+                if let Some(at) = published_at {
+                    let ms = crate::store::now_ms().saturating_sub(at).max(0);
+                    counters.propagation.observe(ms as f64 / 1000.0);
+                }
                 tracing::info!(revision = snap.revision, "snapshot applied");
                 match self.seal(&digest, &body) {
                     Some(sealed) => {
@@ -283,6 +296,7 @@ impl EngineLink {
                 }
             }
             Err(why) => {
+                counters.refused.inc();
                 tracing::error!(revision = snap.revision, reason = %why, "snapshot refused; serving the previous one");
                 EngineReport {
                     applied_revision: self.engine.snapshots.load().map_or(0, |s| s.revision),

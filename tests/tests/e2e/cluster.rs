@@ -111,6 +111,17 @@ async fn status_of(url: &str) -> Option<u16> {
     reqwest::get(url).await.ok().map(|r| r.status().as_u16())
 }
 
+/// Waits until `url` answers 200: an engine binds its listeners just after it applied the
+/// snapshot that names them (`/readyz` says the snapshot is applied).
+async fn serving(url: &str) -> anyhow::Result<()> {
+    wait::until(
+        &format!("{url} answering 200"),
+        Duration::from_secs(10),
+        || async { (status_of(url).await == Some(200)).then_some(()) },
+    )
+    .await
+}
+
 const IPS: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
 
 #[tokio::test]
@@ -122,7 +133,7 @@ async fn three_engines_follow_the_console_and_serve_on_without_it() -> anyhow::R
         engines.push(c.engine(&path, ip).start().await?);
     }
     for ip in IPS {
-        assert_eq!(status_of(&c.url(ip, "/app/x")).await, Some(200), "{ip}");
+        serving(&c.url(ip, "/app/x")).await?;
     }
 
     // A new application reaches every engine; measured from the API call.
@@ -173,6 +184,25 @@ async fn three_engines_follow_the_console_and_serve_on_without_it() -> anyhow::R
     )
     .await?;
 
+    // Both sides count the link.
+    let engine_metrics = reqwest::get(engines[1].management_url("/metrics"))
+        .await?
+        .text()
+        .await?;
+    let applied = engine_metrics
+        .lines()
+        .find(|l| l.starts_with("gatehouse_cluster_snapshots_applied_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    assert!(applied >= 2.0, "{engine_metrics}");
+    assert!(engine_metrics.contains("gatehouse_cluster_propagation_seconds_count"));
+    let console_metrics = reqwest::get(c.console.management_url("/metrics"))
+        .await?
+        .text()
+        .await?;
+    assert!(console_metrics.contains("gatehouse_cluster_snapshots_published_total"));
+
     // The console dies: engines serve on; one restarts from its last good snapshot.
     let mut c = c;
     c.console.kill_hard().await?;
@@ -185,11 +215,7 @@ async fn three_engines_follow_the_console_and_serve_on_without_it() -> anyhow::R
     }
     engines[0].kill_hard().await?;
     engines[0].restart().await?;
-    assert_eq!(
-        status_of(&c.url(IPS[0], "/new/x")).await,
-        Some(200),
-        "restarted from the last good snapshot"
-    );
+    serving(&c.url(IPS[0], "/new/x")).await?;
     let stored = std::fs::metadata(
         engines[0]
             .dir
@@ -360,7 +386,7 @@ async fn a_snapshot_the_engine_refuses_leaves_it_serving_and_shows_in_status() -
         .replace(&b.fingerprints.join(","), &proxy.fingerprint);
     std::fs::write(&path, via_proxy)?;
     let _engine = c.engine(&path, "127.0.0.8").start().await?;
-    assert_eq!(status_of(&c.url("127.0.0.8", "/app/x")).await, Some(200));
+    serving(&c.url("127.0.0.8", "/app/x")).await?;
 
     proxy.tamper(true);
     let app = json!({"name": "later", "contextRoot": "/later", "virtualHostIds": [1], "siteId": 1});
@@ -420,7 +446,7 @@ async fn an_engine_registers_itself_with_a_registration_token() -> anyhow::Resul
         .prop("engine.name", "auto-1")
         .start()
         .await?;
-    assert_eq!(status_of(&c.url("127.0.0.9", "/app/x")).await, Some(200));
+    serving(&c.url("127.0.0.9", "/app/x")).await?;
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&path)?.permissions().mode() & 0o777,
