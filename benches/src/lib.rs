@@ -1,6 +1,8 @@
 //! Shared fixtures for Gatehouse benchmarks: synthetic configurations of any size, and bearer
-//! tokens with the keys that sign and verify them ([`tokens`]).
+//! tokens with the keys that sign and verify them ([`tokens`]); the harness of the cluster
+//! benchmarks ([`cluster`]).
 
+pub mod cluster;
 pub mod tokens;
 
 use std::fmt::Write as _;
