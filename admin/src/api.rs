@@ -61,6 +61,20 @@ pub struct AdminApi {
     pub cluster: Option<engines::ClusterSettings>,
 }
 
+impl AdminApi {
+    /// Runs `f` with the store locked (short calls only: it blocks the async worker).
+    pub fn with_store<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let store = self
+            .store
+            .lock()
+            .map_err(|_| ApiError::Internal("store lock".into()))?;
+        f(&store)
+    }
+}
+
 /// The revision a call created, for the audit log.
 #[derive(Debug, Clone, Copy)]
 struct Revision(u64);

@@ -128,7 +128,7 @@ pub fn install(store: &mut Store, engine: &Engine) -> Result<(), AuthKeyError> {
         .load()
         .map(|s| s.doc.auth_token_management.clone())
         .unwrap_or_default();
-    let rows = roll_if_due(store, &settings, now_ms())?;
+    let rows = roll_if_due(store, &settings, crate::store::now_ms())?;
     swap_in(&engine.auth_tokens, to_engine_keys(&rows)?);
     Ok(())
 }
@@ -146,7 +146,7 @@ pub fn install_oidc_client_keys(store: &mut Store, engine: &Engine) -> Result<()
         enabled: settings.key_roll_enabled,
         period_hours: settings.key_roll_period_in_hours,
     };
-    let rows = roll_keys_if_due(store, roll, now_ms())?;
+    let rows = roll_keys_if_due(store, roll, crate::store::now_ms())?;
     swap_in(&engine.oidc_client_keys, to_engine_keys(&rows)?);
     Ok(())
 }
@@ -184,12 +184,6 @@ pub async fn keep_rolled(
             tracing::error!("auth token key roll failed: {e}");
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

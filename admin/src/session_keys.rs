@@ -58,7 +58,7 @@ pub fn install(store: &mut Store, engine: &Engine) -> Result<(), AuthKeyError> {
         enabled: settings.key_roll_enabled,
         period_hours: settings.key_roll_period_in_hours,
     };
-    let rows = roll_keys_if_due(store, roll, now_ms())?;
+    let rows = roll_keys_if_due(store, roll, crate::store::now_ms())?;
     let current = engine
         .session_keys
         .load()
@@ -70,12 +70,6 @@ pub fn install(store: &mut Store, engine: &Engine) -> Result<(), AuthKeyError> {
             .store(to_engine_keys(&rows)?.map(Arc::new));
     }
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

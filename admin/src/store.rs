@@ -99,8 +99,9 @@ const MIGRATIONS: &[&str] = &[
     );",
 ];
 
-/// A stored signing key (no certificate): auth-token keys, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A stored signing key (no certificate): auth-token keys, newest first. `Debug` shows the
+/// key id only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SigningKeyRow {
     /// Key id.
     pub kid: String,
@@ -108,6 +109,15 @@ pub struct SigningKeyRow {
     pub key_pem: String,
     /// When it was made (Unix milliseconds).
     pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("created_at_ms", &self.created_at_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The open store.

@@ -169,7 +169,8 @@ pub fn apply(
         TypedMapping::WebSessionAccessToken => {
             let token = identity
                 .access_token
-                .as_deref()
+                .as_ref()
+                .map(gatehouse_model::secret::Secret::expose)
                 .ok_or(MappingError::NoAccessToken)?;
             let value = HeaderValue::from_str(&format!("Bearer {token}"))
                 .map_err(|_| MappingError::NoAccessToken)?;

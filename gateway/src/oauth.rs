@@ -60,8 +60,9 @@ pub struct Identity {
     pub cache_key: cache::TokenKey,
     /// Cache no longer than this (introspection `tokenTimeToLiveSeconds`); else until `exp`.
     pub cache_until: Option<SystemTime>,
-    /// A web session's access token from the provider (`WebSessionAccessToken` mapping).
-    pub access_token: Option<String>,
+    /// A web session's access token from the provider (`WebSessionAccessToken` mapping);
+    /// `Debug` never shows it.
+    pub access_token: Option<gatehouse_model::secret::Secret>,
 }
 
 impl Identity {

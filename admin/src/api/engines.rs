@@ -76,17 +76,6 @@ pub fn routes(r: Router<Arc<AdminApi>>) -> Router<Arc<AdminApi>> {
 
 type Api = State<Arc<AdminApi>>;
 
-fn with_store<T>(
-    api: &AdminApi,
-    f: impl FnOnce(&Store) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let store = api
-        .store
-        .lock()
-        .map_err(|_| ApiError::Internal("store lock".into()))?;
-    f(&store)
-}
-
 fn view(api: &AdminApi, row: EngineRow) -> EngineView {
     let delay = api
         .cluster
@@ -115,7 +104,7 @@ fn view(api: &AdminApi, row: EngineRow) -> EngineView {
 }
 
 async fn list(State(api): Api) -> Response {
-    let rows = with_store(&api, |s| Ok(s.engines()?));
+    let rows = api.with_store(|s| Ok(s.engines()?));
     reply(rows.map(|rows| {
         let items: Vec<EngineView> = rows.into_iter().map(|r| view(&api, r)).collect();
         serde_json::json!({ "items": items })
@@ -123,7 +112,7 @@ async fn list(State(api): Api) -> Response {
 }
 
 async fn get_one(State(api): Api, Path(id): Path<u64>) -> Response {
-    let row = with_store(&api, |s| s.engine(id)?.ok_or(ApiError::NotFound));
+    let row = api.with_store(|s| s.engine(id)?.ok_or(ApiError::NotFound));
     reply(row.map(|r| view(&api, r)))
 }
 
@@ -135,7 +124,7 @@ async fn create(State(api): Api, body: Bytes) -> Response {
         if name.is_empty() || name.len() > 128 {
             return Err(Invalid::field("name", "must be 1 to 128 characters").into());
         }
-        with_store(&api, |s| {
+        api.with_store(|s| {
             if s.engine_name_taken(name)? {
                 return Err(Invalid::field("name", format!("'{name}' is already used")).into());
             }
@@ -147,7 +136,7 @@ async fn create(State(api): Api, body: Bytes) -> Response {
 }
 
 async fn delete(State(api): Api, Path(id): Path<u64>) -> Response {
-    match with_store(&api, |s| Ok(s.delete_engine(id)?)) {
+    match api.with_store(|s| Ok(s.delete_engine(id)?)) {
         Ok(true) => {
             tracing::info!(engine = id, "engine deleted: its key no longer works");
             StatusCode::NO_CONTENT.into_response()
@@ -164,7 +153,7 @@ async fn bootstrap(State(api): Api, Path(id): Path<u64>, headers: HeaderMap) -> 
             Invalid::flash("engines are served by a CLUSTERED_CONSOLE node (pa.operational.mode)")
         })?;
         let host = console_host(&cluster, &headers);
-        with_store(&api, |s| {
+        api.with_store(|s| {
             s.engine(id)?.ok_or(ApiError::NotFound)?;
             issue_bootstrap(s, id, host, cluster.port, &cluster.audience)
         })
@@ -205,7 +194,7 @@ async fn registration_token(State(api): Api, headers: HeaderMap) -> Response {
             Invalid::flash("engines are served by a CLUSTERED_CONSOLE node (pa.operational.mode)")
         })?;
         let host = console_host(&cluster, &headers);
-        let fingerprint = with_store(&api, config_query_fingerprint)?;
+        let fingerprint = api.with_store(config_query_fingerprint)?;
         let (token, exp) = crate::cluster::registration::issue(
             &cluster.registration_key,
             &host,

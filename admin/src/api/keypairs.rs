@@ -19,7 +19,7 @@ use super::error::{ApiError, Invalid};
 use super::{reply, AdminApi};
 use crate::keys::generate::{GenerateError, GenerateKeyPair};
 use crate::keys::import::ImportKeyPair;
-use crate::store::{KeyPairRow, Store, StoredKeyPair};
+use crate::store::{KeyPairRow, StoredKeyPair};
 
 /// What the API shows of a key pair.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,19 +137,8 @@ pub fn routes(r: Router<Arc<AdminApi>>) -> Router<Arc<AdminApi>> {
 
 type Api = State<Arc<AdminApi>>;
 
-fn with_store<T>(
-    api: &AdminApi,
-    f: impl FnOnce(&Store) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let store = api
-        .store
-        .lock()
-        .map_err(|_| ApiError::Internal("store lock".into()))?;
-    f(&store)
-}
-
 fn row(api: &AdminApi, id: u64) -> Result<KeyPairRow, ApiError> {
-    with_store(api, |s| s.key_pair(id)?.ok_or(ApiError::NotFound))
+    api.with_store(|s| s.key_pair(id)?.ok_or(ApiError::NotFound))
 }
 
 fn pem_response(content_type: &'static str, pem: String) -> Response {
@@ -157,7 +146,8 @@ fn pem_response(content_type: &'static str, pem: String) -> Response {
 }
 
 async fn list(State(api): Api) -> Response {
-    let items = with_store(&api, |s| Ok(s.key_pairs()?))
+    let items = api
+        .with_store(|s| Ok(s.key_pairs()?))
         .map(|rows| rows.iter().filter_map(view).collect::<Vec<_>>());
     reply(items.map(|items| serde_json::json!({ "items": items })))
 }
@@ -231,7 +221,7 @@ async fn delete(State(api): Api, Path(id): Path<u64>) -> Response {
             .filter(|vh| vh.key_pair_id == id)
             .map(|vh| format!("virtual host {} ({}:{})", vh.id, vh.host, vh.port))
             .collect();
-        with_store(&api, |s| {
+        api.with_store(|s| {
             s.key_pair(id)?.ok_or(ApiError::NotFound)?;
             let listeners: Vec<String> = s
                 .https_listeners()?
@@ -276,7 +266,7 @@ fn generate_invalid(problems: Vec<GenerateError>) -> Invalid {
 
 async fn add(api: &AdminApi, alias: &str, pair: StoredKeyPair) -> Result<KeyPairView, ApiError> {
     let _serial = api.writes.lock().await;
-    let id = with_store(api, |s| {
+    let id = api.with_store(|s| {
         if s.key_pair_alias_taken(alias)? {
             return Err(Invalid::field("alias", format!("'{alias}' is already used")).into());
         }
@@ -293,7 +283,7 @@ fn get_view(api: &AdminApi, id: u64) -> Result<KeyPairView, ApiError> {
 
 /// Gives the engine the stored key pairs and the listeners their assigned certificates.
 pub fn refresh_tls(api: &AdminApi) -> Result<(), ApiError> {
-    let (ring, engine_key, admin_key) = with_store(api, |s| {
+    let (ring, engine_key, admin_key) = api.with_store(|s| {
         let (ring, engine_key) =
             crate::keys::engine_ring(s).map_err(|e| ApiError::Internal(e.to_string()))?;
         let admin = s.listener_key_pair("ADMIN")?.map(|r| r.id);

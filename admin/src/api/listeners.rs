@@ -64,11 +64,7 @@ fn name_of(id: u64) -> Option<&'static str> {
 }
 
 fn all(api: &AdminApi) -> Result<Vec<HttpsListener>, ApiError> {
-    let assigned = api
-        .store
-        .lock()
-        .map_err(|_| ApiError::Internal("store lock".into()))?
-        .https_listeners()?;
+    let assigned = api.with_store(|s| Ok(s.https_listeners()?))?;
     Ok((1u64..)
         .zip(LISTENER_KEYS)
         .map(|(id, name)| HttpsListener {
@@ -104,11 +100,7 @@ async fn update(State(api): Api, Path(id): Path<u64>, body: Bytes) -> Response {
         let change: HttpsListenerUpdate = serde_json::from_slice(&body)
             .map_err(|e| Invalid::flash(format!("invalid HTTPS listener: {e}")))?;
         let _serial = api.writes.lock().await;
-        {
-            let store = api
-                .store
-                .lock()
-                .map_err(|_| ApiError::Internal("store lock".into()))?;
+        api.with_store(|store| {
             let Some(row) = store.key_pair(change.key_pair_id)? else {
                 return Err(Invalid::field(
                     "keyPairId",
@@ -118,8 +110,8 @@ async fn update(State(api): Api, Path(id): Path<u64>, body: Bytes) -> Response {
             };
             gatehouse_gateway::tls::certified_key(&row.pair.cert_pem, &row.pair.key_pem)
                 .map_err(|e| Invalid::field("keyPairId", format!("unusable key pair: {e}")))?;
-            store.assign_listener(name, change.key_pair_id)?;
-        }
+            Ok(store.assign_listener(name, change.key_pair_id)?)
+        })?;
         refresh_tls(&api)?;
         tracing::info!(
             listener = name,

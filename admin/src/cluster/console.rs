@@ -54,8 +54,7 @@ struct Published {
     at_ms: i64,
 }
 
-/// The console's side of the cluster.
-#[derive(Debug)]
+/// The console's side of the cluster (`Debug` leaves out the secret key).
 pub struct Console {
     store: Arc<Mutex<Store>>,
     engine: Arc<Engine>,
@@ -64,6 +63,14 @@ pub struct Console {
     seen: SeenTokens,
     published: ArcSwap<Published>,
     changed: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 fn wire_keys(rows: Vec<SigningKeyRow>) -> Vec<WireKey> {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A key pair (certificate chain and private key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireKeyPair {
     /// Key pair id (virtual hosts name it).
@@ -20,7 +20,7 @@ pub struct WireKeyPair {
 }
 
 /// A signing key (`kid`, PKCS#8 PEM).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WireKey {
     /// Key id.
@@ -30,7 +30,7 @@ pub struct WireKey {
 }
 
 /// The complete configuration an engine serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSnapshot {
     /// Configuration revision.
@@ -51,6 +51,35 @@ pub struct ClusterSnapshot {
     pub oidc_client_keys: Vec<WireKey>,
     /// Fingerprints of the config-query certificates engines must trust (current first).
     pub config_query_fingerprints: Vec<String>,
+}
+
+// `Debug` of what carries private keys or the secret key names the objects, never the material.
+
+impl std::fmt::Debug for WireKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireKeyPair")
+            .field("id", &self.id)
+            .field("alias", &self.alias)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for WireKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ClusterSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSnapshot")
+            .field("revision", &self.revision)
+            .field("key_pairs", &self.key_pairs)
+            .field("engine_key_pair_id", &self.engine_key_pair_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an engine reports after a snapshot.

@@ -5,13 +5,19 @@ use rusqlite::{params, OptionalExtension};
 
 use super::{now_ms, Store, StoreError};
 
-/// Key material: a certificate chain and its private key.
-#[derive(Debug, Clone)]
+/// Key material: a certificate chain and its private key (`Debug` shows neither).
+#[derive(Clone)]
 pub struct StoredKeyPair {
     /// Certificate chain, PEM (leaf first).
     pub cert_pem: String,
     /// Private key, PKCS#8 PEM.
     pub key_pem: String,
+}
+
+impl std::fmt::Debug for StoredKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoredKeyPair(***)")
+    }
 }
 
 /// A stored key pair with its id and alias.

@@ -69,8 +69,7 @@ impl CallbackError {
     }
 }
 
-/// What the callback needs.
-#[derive(Debug)]
+/// What the callback needs (no `Debug`: it holds the code, the state and the cookies).
 pub struct Callback<'a> {
     /// Query (GET) or form body (POST) parameters.
     pub params: HashMap<String, String>,

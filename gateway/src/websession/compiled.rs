@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gatehouse_model::oauth::ClientAuthMethod;
+use gatehouse_model::secret::Secret;
 use gatehouse_model::websession::CredentialsType;
 
 use crate::authtoken::AuthTokenKeys;
@@ -41,7 +42,7 @@ pub struct CompiledWebSession {
     /// Cookie name (`<cookieName>.<audience>`).
     pub cookie: String,
     /// Client secret in clear (for `SECRET` credentials).
-    pub client_secret: String,
+    pub client_secret: Secret,
     /// The provider.
     pub provider: Arc<Discovery>,
     /// Redirect to the provider's `end_session_endpoint` at logout.
@@ -104,8 +105,7 @@ impl WebSessions {
                 client_secret: ws
                     .client_credentials
                     .client_secret
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
+                    .clone()
                     .unwrap_or_default(),
                 provider: provider.clone(),
                 use_slo: settings.use_slo,
@@ -155,13 +155,16 @@ impl CompiledWebSession {
             Some(ClientAuthMethod::ClientSecretBasic) => {
                 let enc =
                     |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-                req = req.basic_auth(enc(&c.client_id), Some(enc(&self.client_secret)));
+                req = req.basic_auth(enc(&c.client_id), Some(enc(self.client_secret.expose())));
             }
             Some(ClientAuthMethod::ClientSecretPost) => {
                 if !params.iter().any(|(k, _)| k == "client_id") {
                     params.push(("client_id".into(), c.client_id.clone()));
                 }
-                params.push(("client_secret".into(), self.client_secret.clone()));
+                params.push((
+                    "client_secret".into(),
+                    self.client_secret.expose().to_string(),
+                ));
             }
         }
         let body = form_urlencoded::Serializer::new(String::new())

@@ -45,8 +45,7 @@ pub enum LoginError {
 /// Form posts kept across a login, by login state id.
 pub type PreservedForms = moka::sync::Cache<String, std::sync::Arc<Vec<(String, String)>>>;
 
-/// What a login needs to know about the request.
-#[derive(Debug)]
+/// What a login needs to know about the request (no `Debug`: it holds the request's cookies).
 pub struct LoginRequest<'a> {
     /// The request's headers.
     pub headers: &'a HeaderMap,

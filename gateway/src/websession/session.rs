@@ -75,8 +75,8 @@ fn open_cached(
     Some(claims)
 }
 
-/// A logged-in user's session.
-#[derive(Debug, Clone)]
+/// A logged-in user's session; `Debug` shows neither its ID token nor its access token.
+#[derive(Clone)]
 pub struct Session {
     /// Subject.
     pub sub: String,
@@ -108,6 +108,17 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sub", &self.sub)
+            .field("sid", &self.sid)
+            .field("expires", &self.expires)
+            .field("idle_until", &self.idle_until)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Session {
     /// The identity rules and mappings see: the attributes, with `sub`.
     pub fn identity(&self) -> Identity {
@@ -118,7 +129,10 @@ impl Session {
             claims,
             Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.expires)),
         );
-        identity.access_token = self.access_token.as_ref().map(|(t, _)| t.clone());
+        identity.access_token = self
+            .access_token
+            .as_ref()
+            .map(|(t, _)| gatehouse_model::secret::Secret::new(t.as_str()));
         identity
     }
 
