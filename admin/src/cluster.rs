@@ -6,6 +6,7 @@
 //! - [`token`]: the engine's poll tokens, minted and verified;
 //! - [`wire`]: the snapshot and report formats;
 //! - [`console`]: the config-query listener (long-poll, reports, status);
+//! - [`rotation`]: the config-query certificate rotation (window, rotation port);
 //! - [`engine_node`]: the engine's poller, apply and last-good snapshot.
 
 pub mod bootstrap;
@@ -13,6 +14,7 @@ pub mod console;
 pub mod engine_node;
 pub mod pinning;
 pub mod registration;
+pub mod rotation;
 pub mod token;
 pub mod wire;
 
@@ -65,5 +67,14 @@ pub fn settings(
             .unwrap_or_else(|| "GatehouseAdminServer".into()),
         polling_delay: millis(props, "engine.polling.delay", 2000),
         registration_key: registration::RegistrationKey::derive(secret_key),
+        rotation_port: raw("clusterconfig.temp.rotation.port")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(9095),
+        rotation_window: std::time::Duration::from_secs(
+            raw("cert.rotation.transition.window.ttl.seconds")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(300),
+        ),
+        config_query_changed: Default::default(),
     }
 }

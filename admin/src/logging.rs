@@ -5,8 +5,10 @@
 //! (no lock, no wake-up) and a background thread writes whatever has queued every
 //! [`FLUSH_INTERVAL`] in one `write`. Waking a writer thread per line, as a channel receiver
 //! blocked in `recv` would be, costs more than the request itself at proxy rates (see
-//! docs/benchmarks.md). If the queue is full (stderr stalled) lines are dropped and counted, and
-//! the count is logged once the writer catches up.
+//! docs/benchmarks.md). When a round finds nothing to write, the writer sleeps until the next
+//! line wakes it, so an idle node does not wake up 50 times a second. If the queue is full
+//! (stderr stalled) lines are dropped and counted, and the count is logged once the writer
+//! catches up.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +47,9 @@ pub fn init(format: LogFormat) -> LogGuard {
 struct LineQueue {
     tx: SyncSender<Vec<u8>>,
     dropped: Arc<AtomicU64>,
+    /// Set by the writer before it sleeps without a timeout.
+    asleep: Arc<AtomicBool>,
+    writer: Option<std::thread::Thread>,
 }
 
 /// One event's writer.
@@ -62,21 +67,29 @@ fn spawn_writer() -> (LineQueue, LogGuard) {
     let (tx, rx) = sync_channel(QUEUE_LINES);
     let dropped = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    let asleep = Arc::new(AtomicBool::new(false));
     let thread = {
-        let (dropped, stop) = (dropped.clone(), stop.clone());
+        let (dropped, stop, asleep) = (dropped.clone(), stop.clone(), asleep.clone());
         std::thread::Builder::new()
             .name("gatehouse-log".into())
-            .spawn(move || write_loop(&rx, &dropped, &stop))
+            .spawn(move || write_loop(&rx, &dropped, &stop, &asleep))
             .ok()
     };
-    (LineQueue { tx, dropped }, LogGuard { stop, thread })
+    let queue = LineQueue {
+        tx,
+        dropped,
+        asleep,
+        writer: thread.as_ref().map(|t| t.thread().clone()),
+    };
+    (queue, LogGuard { stop, thread })
 }
 
-fn write_loop(rx: &Receiver<Vec<u8>>, dropped: &AtomicU64, stop: &AtomicBool) {
+fn write_loop(rx: &Receiver<Vec<u8>>, dropped: &AtomicU64, stop: &AtomicBool, asleep: &AtomicBool) {
     let mut batch = Vec::with_capacity(64 * 1024);
     loop {
         let stopping = stop.load(Ordering::Acquire);
         let disconnected = drain(rx, &mut batch);
+        let idle = batch.is_empty();
         let lost = dropped.swap(0, Ordering::Relaxed);
         if lost > 0 {
             batch.extend_from_slice(
@@ -92,8 +105,23 @@ fn write_loop(rx: &Receiver<Vec<u8>>, dropped: &AtomicU64, stop: &AtomicBool) {
         if stopping || disconnected {
             return;
         }
-        std::thread::park_timeout(FLUSH_INTERVAL);
+        if idle {
+            sleep_until_woken(rx, asleep, &mut batch);
+        } else {
+            std::thread::park_timeout(FLUSH_INTERVAL);
+        }
     }
+}
+
+/// Sleeps until a writer or the guard unparks this thread. A line queued between the last
+/// drain and `asleep` being set is caught by the drain after it (and kept in `batch`).
+fn sleep_until_woken(rx: &Receiver<Vec<u8>>, asleep: &AtomicBool, batch: &mut Vec<u8>) {
+    asleep.store(true, Ordering::SeqCst);
+    let disconnected = drain(rx, batch);
+    if batch.is_empty() && !disconnected {
+        std::thread::park();
+    }
+    asleep.store(false, Ordering::SeqCst);
 }
 
 /// Moves every queued line into `batch`; true once all senders are gone.
@@ -118,7 +146,16 @@ impl<'q> MakeWriter<'q> for LineQueue {
 impl Write for LineWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self.queue.tx.try_send(buf.to_vec()) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Ok(()) => {
+                if self.queue.asleep.load(Ordering::SeqCst)
+                    && self.queue.asleep.swap(false, Ordering::SeqCst)
+                {
+                    if let Some(writer) = &self.queue.writer {
+                        writer.unpark();
+                    }
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
                 self.queue.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -151,6 +188,8 @@ mod tests {
         let queue = LineQueue {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
+            asleep: Arc::new(AtomicBool::new(false)),
+            writer: None,
         };
         for line in ["a\n", "b\n", "c\n"] {
             queue.make_writer().write_all(line.as_bytes()).unwrap();

@@ -116,22 +116,23 @@ pub async fn run(props: RunProperties) -> Result<(), NodeError> {
     }
     let admin_pair = keys::ensure(&store, "ADMIN")?;
     let store = Arc::new(std::sync::Mutex::new(store));
-    let console = props.mode == Mode::ClusteredConsole;
-    let cluster = console.then(|| crate::cluster::settings(&props, &secret_key));
+    let cluster = (props.mode == Mode::ClusteredConsole)
+        .then(|| crate::cluster::settings(&props, &secret_key));
     tasks.push(
         start_admin(
             &props,
             admin_pair,
             &store,
             &engine,
-            cluster,
+            cluster.clone(),
             stop_rx.clone(),
         )
         .await?,
     );
-    if console {
+    if let Some(settings) = cluster {
         tasks.extend(
-            crate::cluster::console::start(&props, &store, &engine, secret_key, &stop_rx).await?,
+            crate::cluster::console::start(&props, settings, &store, &engine, secret_key, &stop_rx)
+                .await?,
         );
     }
     tasks.push(management::start(&props, engine.clone(), stop_rx.clone()).await?);

@@ -8,10 +8,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 mod engines;
 mod key_pairs;
+mod rotation;
 mod users;
 
 pub use engines::EngineRow;
 pub use key_pairs::{KeyPairRow, StoredKeyPair};
+pub use rotation::Rotation;
 
 pub use users::UserRow;
 
@@ -97,6 +99,15 @@ const MIGRATIONS: &[&str] = &[
         applied_revision INTEGER NOT NULL DEFAULT 0,
         refused TEXT
     );",
+    // Config-query certificate rotation: the window (one at a time) and what each engine trusts.
+    "CREATE TABLE config_query_rotation (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        old_key_pair_id INTEGER NOT NULL REFERENCES key_pairs(id),
+        new_key_pair_id INTEGER NOT NULL REFERENCES key_pairs(id),
+        started_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL
+    );
+    ALTER TABLE engines ADD COLUMN trusted_fingerprints TEXT NOT NULL DEFAULT '';",
 ];
 
 /// A stored signing key (no certificate): auth-token keys, newest first. `Debug` shows the
@@ -124,6 +135,8 @@ impl std::fmt::Debug for SigningKeyRow {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// What the console needs on every engine poll, kept in memory (see [`engines`]).
+    engine_memo: std::cell::RefCell<engines::EngineMemo>,
 }
 
 /// One configuration revision's record (without the document).
@@ -155,9 +168,20 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let store = Self { conn };
+        let store = Self {
+            conn,
+            engine_memo: Default::default(),
+        };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// Rows written since the store was opened, poll times left out: unchanged means nothing
+    /// that goes into a cluster snapshot was written.
+    pub fn writes(&self) -> u64 {
+        self.conn
+            .total_changes()
+            .saturating_sub(self.engine_memo.borrow().poll_rows_written)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {

@@ -42,6 +42,7 @@ fn run(c: &mut Criterion) -> anyhow::Result<()> {
         admin_port: 9090,
         fingerprints: vec![],
         audience: AUDIENCE.into(),
+        rotation_port: None,
     };
     let seen = token::seen_tokens();
     let mut group = c.benchmark_group("cluster_poll");

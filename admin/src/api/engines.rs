@@ -31,6 +31,13 @@ pub struct ClusterSettings {
     pub polling_delay: Duration,
     /// Signs registration tokens.
     pub registration_key: crate::cluster::registration::RegistrationKey,
+    /// `clusterconfig.temp.rotation.port`: the previous config-query certificate during a
+    /// rotation.
+    pub rotation_port: u16,
+    /// `cert.rotation.transition.window.ttl.seconds`.
+    pub rotation_window: Duration,
+    /// Wakes the console when the `CONFIG QUERY` key pair changed.
+    pub config_query_changed: Arc<tokio::sync::Notify>,
 }
 
 /// An engine as the API shows it.
@@ -56,6 +63,28 @@ pub struct EngineView {
     pub refused: Option<String>,
 }
 
+/// `GET /engines/certificateRotation`: the config-query certificate rotation window.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationView {
+    /// A window is open.
+    pub open: bool,
+    /// Key pair served before (on the rotation port while open).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old_key_pair_id: Option<u64>,
+    /// Key pair the config-query listener serves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_key_pair_id: Option<u64>,
+    /// Unix milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<i64>,
+    /// Unix milliseconds: the window closes then at the latest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<i64>,
+    /// Names of the engines that do not trust the new certificate yet.
+    pub pending_engines: Vec<String>,
+}
+
 /// `POST /engines`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -72,6 +101,7 @@ pub fn routes(r: Router<Arc<AdminApi>>) -> Router<Arc<AdminApi>> {
         .route("/engines/{id}", get(get_one).delete(delete))
         .route("/engines/{id}/config", post(bootstrap))
         .route("/engines/registration/token", post(registration_token))
+        .route("/engines/certificateRotation", get(rotation))
 }
 
 type Api = State<Arc<AdminApi>>;
@@ -108,6 +138,36 @@ async fn list(State(api): Api) -> Response {
     reply(rows.map(|rows| {
         let items: Vec<EngineView> = rows.into_iter().map(|r| view(&api, r)).collect();
         serde_json::json!({ "items": items })
+    }))
+}
+
+async fn rotation(State(api): Api) -> Response {
+    reply(api.with_store(|s| {
+        let Some(open) = s.rotation()? else {
+            return Ok(RotationView {
+                open: false,
+                old_key_pair_id: None,
+                new_key_pair_id: None,
+                started_at: None,
+                ends_at: None,
+                pending_engines: Vec::new(),
+            });
+        };
+        let pending = match s.key_pair(open.new_key_pair_id)? {
+            Some(row) => match crate::api::keypairs::fingerprint_of(&row.pair.cert_pem) {
+                Some(fp) => s.engines_not_trusting(&fp)?,
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        Ok(RotationView {
+            open: true,
+            old_key_pair_id: Some(open.old_key_pair_id),
+            new_key_pair_id: Some(open.new_key_pair_id),
+            started_at: Some(open.started_at),
+            ends_at: Some(open.ends_at),
+            pending_engines: pending.into_iter().map(|(_, name)| name).collect(),
+        })
     }))
 }
 
@@ -155,7 +215,7 @@ async fn bootstrap(State(api): Api, Path(id): Path<u64>, headers: HeaderMap) -> 
         let host = console_host(&cluster, &headers);
         api.with_store(|s| {
             s.engine(id)?.ok_or(ApiError::NotFound)?;
-            issue_bootstrap(s, id, host, cluster.port, &cluster.audience)
+            issue_bootstrap(s, id, host, &cluster)
         })
     })();
     match result {
@@ -235,8 +295,7 @@ pub fn issue_bootstrap(
     s: &Store,
     id: u64,
     host: String,
-    port: u16,
-    audience: &str,
+    cluster: &ClusterSettings,
 ) -> Result<Bootstrap, ApiError> {
     let fingerprint = config_query_fingerprint(s)?;
     let (key, public) = new_key();
@@ -245,9 +304,10 @@ pub fn issue_bootstrap(
         engine_id: id,
         key,
         admin_host: host,
-        admin_port: port,
+        admin_port: cluster.port,
         fingerprints: vec![fingerprint],
-        audience: audience.to_string(),
+        audience: cluster.audience.clone(),
+        rotation_port: Some(cluster.rotation_port),
     })
 }
 

@@ -48,6 +48,52 @@ pub struct HttpsListenerUpdate {
     pub use_server_cipher_suite_order: Option<bool>,
 }
 
+/// A new `CONFIG QUERY` key pair on a console opens a rotation window (docs/cluster.md): the
+/// listener serves the new certificate at once, the old one stays on the rotation port until
+/// every engine trusts the new one or the window ends. One window at a time.
+fn rotate_config_query(
+    store: &crate::store::Store,
+    cluster: &super::engines::ClusterSettings,
+    key_pair_id: u64,
+) -> Result<(), ApiError> {
+    let current = store.listener_key_pair("CONFIG QUERY")?.map(|r| r.id);
+    if current == Some(key_pair_id) {
+        return Ok(());
+    }
+    let now = crate::store::now_ms();
+    if let Some(open) = store.rotation()? {
+        if open.ends_at > now {
+            return Err(Invalid::field(
+                "keyPairId",
+                format!(
+                    "a config-query certificate rotation (key pair {} to {}) is in progress; \
+                     assign another key pair once every engine confirmed or the window ends",
+                    open.old_key_pair_id, open.new_key_pair_id
+                ),
+            )
+            .into());
+        }
+        store.end_rotation()?;
+    }
+    let Some(old) = current else {
+        return Ok(store.assign_listener("CONFIG QUERY", key_pair_id)?);
+    };
+    let window = i64::try_from(cluster.rotation_window.as_millis()).unwrap_or(i64::MAX);
+    store.start_rotation(&crate::store::Rotation {
+        old_key_pair_id: old,
+        new_key_pair_id: key_pair_id,
+        started_at: now,
+        ends_at: now.saturating_add(window),
+    })?;
+    tracing::info!(
+        old_key_pair = old,
+        new_key_pair = key_pair_id,
+        window_secs = cluster.rotation_window.as_secs(),
+        "config-query certificate rotation started"
+    );
+    Ok(())
+}
+
 /// The `/httpsListeners` routes.
 pub fn routes(r: Router<Arc<AdminApi>>) -> Router<Arc<AdminApi>> {
     r.route("/httpsListeners", get(list))
@@ -110,8 +156,16 @@ async fn update(State(api): Api, Path(id): Path<u64>, body: Bytes) -> Response {
             };
             gatehouse_gateway::tls::certified_key(&row.pair.cert_pem, &row.pair.key_pem)
                 .map_err(|e| Invalid::field("keyPairId", format!("unusable key pair: {e}")))?;
-            Ok(store.assign_listener(name, change.key_pair_id)?)
+            match (&api.cluster, name) {
+                (Some(cluster), "CONFIG QUERY") => {
+                    rotate_config_query(store, cluster, change.key_pair_id)
+                }
+                _ => Ok(store.assign_listener(name, change.key_pair_id)?),
+            }
         })?;
+        if let Some(cluster) = &api.cluster {
+            cluster.config_query_changed.notify_one();
+        }
         refresh_tls(&api)?;
         tracing::info!(
             listener = name,

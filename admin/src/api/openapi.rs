@@ -473,6 +473,7 @@ pub fn document() -> OpenApi {
         )
         .schema("HttpsListener", super::listeners::HttpsListener::schema())
         .schema("EngineView", super::engines::EngineView::schema())
+        .schema("RotationView", super::engines::RotationView::schema())
         .schema("NewEngine", super::engines::NewEngine::schema())
         .schema(
             "RegistrationToken",

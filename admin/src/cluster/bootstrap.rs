@@ -56,6 +56,8 @@ pub struct Bootstrap {
     pub fingerprints: Vec<String>,
     /// `aud` of poll tokens.
     pub audience: String,
+    /// Where the console serves its previous config-query certificate during a rotation.
+    pub rotation_port: Option<u16>,
 }
 
 impl std::fmt::Debug for Bootstrap {
@@ -74,6 +76,7 @@ const HOST: &str = "engine.admin.host";
 const PORT: &str = "engine.admin.port";
 const FINGERPRINTS: &str = "engine.admin.certificate.sha256";
 const AUDIENCE: &str = "engine.admin.configuration.audience";
+const ROTATION_PORT: &str = "engine.admin.rotation.port";
 
 /// A new engine key: the private key and its public JWK (what the admin stores).
 pub fn new_key() -> (SecretKey, String) {
@@ -86,7 +89,7 @@ impl Bootstrap {
     /// The properties text.
     pub fn to_properties(&self) -> String {
         let jwk = self.key.to_jwk_string();
-        format!(
+        let mut text = format!(
             "# Gatehouse engine bootstrap: keep this file private (it holds the engine's key).\n\
              {ID}={}\n{KEY}={}\n{HOST}={}\n{PORT}={}\n{FINGERPRINTS}={}\n{AUDIENCE}={}\n",
             self.engine_id,
@@ -95,7 +98,11 @@ impl Bootstrap {
             self.admin_port,
             self.fingerprints.join(","),
             self.audience
-        )
+        );
+        if let Some(port) = self.rotation_port {
+            text.push_str(&format!("{ROTATION_PORT}={port}\n"));
+        }
+        text
     }
 
     /// Reads `path`.
@@ -152,6 +159,13 @@ impl Bootstrap {
                 .filter(|f| !f.is_empty())
                 .collect(),
             audience: get(AUDIENCE)?,
+            rotation_port: match map.get(ROTATION_PORT).map(|v| v.trim()) {
+                None | Some("") => None,
+                Some(v) => Some(
+                    v.parse()
+                        .map_err(|_| bad(ROTATION_PORT, "not a port".into()))?,
+                ),
+            },
         })
     }
 
@@ -180,12 +194,14 @@ mod tests {
             admin_port: 9090,
             fingerprints: vec!["AB:CD".into()],
             audience: "GatehouseAdminServer".into(),
+            rotation_port: Some(9095),
         };
         let text = b.to_properties();
         let back = Bootstrap::parse(text.as_bytes(), "bootstrap.properties").unwrap();
         assert_eq!(back.engine_id, 7);
         assert_eq!(back.key.public_key().to_jwk_string(), public);
         assert_eq!(back.fingerprints, ["AB:CD"]);
+        assert_eq!(back.rotation_port, Some(9095));
         let broken = text.replace("engine.admin.port=9090", "engine.admin.port=x");
         let err = Bootstrap::parse(broken.as_bytes(), "b.properties").unwrap_err();
         assert_eq!(

@@ -2,7 +2,8 @@
 //! pair): `GET /engines/rest/config?have=<digest>` long-polls for the snapshot (answered at once
 //! when the engine's digest is not the current one, else when it changes or after
 //! `engine.polling.delay` with `204`), `POST /engines/rest/report` records what the engine
-//! applied. Every request carries the engine's poll token.
+//! applied, `GET /engines/rest/config-query-certificate` names the certificate served now
+//! (during a rotation, see [`super::rotation`]). Every request carries the engine's poll token.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,12 +22,13 @@ use sha2::Digest;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::rotation::{ListenOptions, TempListener};
 use super::token::{self, PollTokenError, SeenTokens};
 use super::wire::{ClusterSnapshot, EngineReport, WireKey, WireKeyPair};
 use crate::store::{SigningKeyRow, Store, StoreError};
 
-/// How often the snapshot is rebuilt to catch key changes (configuration changes are caught at
-/// once).
+/// How often the store is checked for writes (key changes) that call for a new snapshot;
+/// configuration changes are caught at once.
 const REPUBLISH_EVERY: Duration = Duration::from_secs(1);
 /// Largest report body, in bytes.
 const REPORT_LIMIT: usize = 64 * 1024;
@@ -43,6 +45,9 @@ pub enum ConsoleError {
     /// The store lock is poisoned.
     #[error("store unavailable")]
     Lock,
+    /// A stored key pair is unusable.
+    #[error(transparent)]
+    Tls(#[from] gatehouse_gateway::tls::TlsError),
 }
 
 /// The snapshot engines get now.
@@ -56,13 +61,21 @@ struct Published {
 
 /// The console's side of the cluster (`Debug` leaves out the secret key).
 pub struct Console {
-    store: Arc<Mutex<Store>>,
+    pub(super) store: Arc<Mutex<Store>>,
     engine: Arc<Engine>,
     secret_key: [u8; 32],
-    settings: crate::api::engines::ClusterSettings,
+    pub(super) settings: crate::api::engines::ClusterSettings,
     seen: SeenTokens,
     published: ArcSwap<Published>,
     changed: watch::Sender<u64>,
+    /// Certificate of the config-query listener.
+    pub(super) config_query: Arc<gatehouse_gateway::tls::CertResolver>,
+    /// How config-query listeners are served (the rotation port too).
+    pub(super) listen: ListenOptions,
+    /// The rotation port's listener, while a rotation window is open.
+    pub(super) temp: tokio::sync::Mutex<Option<TempListener>>,
+    /// Key pair the config-query listener serves (0: not set from the store yet).
+    pub(super) serving_key_pair: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Console {
@@ -83,12 +96,15 @@ fn wire_keys(rows: Vec<SigningKeyRow>) -> Vec<WireKey> {
 }
 
 impl Console {
-    /// A console serving the engine's current configuration and the store's keys.
+    /// A console serving the engine's current configuration and the store's keys; its
+    /// config-query listener serves `config_query`.
     pub fn new(
         store: Arc<Mutex<Store>>,
         engine: Arc<Engine>,
         secret_key: [u8; 32],
         settings: crate::api::engines::ClusterSettings,
+        config_query: Arc<gatehouse_gateway::tls::CertResolver>,
+        listen: ListenOptions,
     ) -> Arc<Self> {
         let (changed, _) = watch::channel(0);
         let console = Arc::new(Self {
@@ -103,6 +119,10 @@ impl Console {
                 at_ms: 0,
             }),
             changed,
+            config_query,
+            listen,
+            temp: tokio::sync::Mutex::new(None),
+            serving_key_pair: Default::default(),
         });
         if let Err(e) = console.republish() {
             tracing::error!(error = %e, "cannot build the cluster snapshot");
@@ -128,9 +148,18 @@ impl Console {
             })
             .collect();
         let engine_key_pair_id = store.listener_key_pair("ENGINE")?.map_or(0, |r| r.id);
-        let config_query = store
+        let mut config_query: Vec<String> = store
             .listener_key_pair("CONFIG QUERY")?
-            .and_then(|r| crate::api::keypairs::fingerprint_of(&r.pair.cert_pem));
+            .and_then(|r| crate::api::keypairs::fingerprint_of(&r.pair.cert_pem))
+            .into_iter()
+            .collect();
+        if let Some(open) = store.rotation()? {
+            config_query.extend(
+                store
+                    .key_pair(open.old_key_pair_id)?
+                    .and_then(|r| crate::api::keypairs::fingerprint_of(&r.pair.cert_pem)),
+            );
+        }
         Ok(ClusterSnapshot {
             revision,
             config,
@@ -140,7 +169,8 @@ impl Console {
             session_keys: wire_keys(store.signing_keys("WEB_SESSION")?),
             auth_token_keys: wire_keys(store.signing_keys("AUTH_TOKEN")?),
             oidc_client_keys: wire_keys(store.signing_keys("OIDC_CLIENT")?),
-            config_query_fingerprints: config_query.into_iter().collect(),
+            config_query_fingerprints: config_query,
+            config_query_rotation_port: self.settings.rotation_port,
         })
     }
 
@@ -162,16 +192,28 @@ impl Console {
         Ok(())
     }
 
-    /// Rebuilds on every configuration change, and every second for key changes, until `stop`.
+    fn store_writes(&self) -> Option<u64> {
+        self.store.lock().ok().map(|s| s.writes())
+    }
+
+    /// Rebuilds on every configuration change, and after any store write (key changes; checked
+    /// every second), until `stop`.
     pub fn keep_published(self: &Arc<Self>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
         let me = self.clone();
         let mut config = me.engine.snapshots.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(REPUBLISH_EVERY);
+            let mut seen_writes = me.store_writes();
             loop {
                 tokio::select! {
                     r = config.changed() => if r.is_err() { return },
-                    _ = tick.tick() => {}
+                    _ = tick.tick() => {
+                        let writes = me.store_writes();
+                        if writes == seen_writes {
+                            continue;
+                        }
+                        seen_writes = writes;
+                    }
                     _ = listener::stopped(&mut stop) => return,
                 }
                 if let Err(e) = me.republish() {
@@ -181,7 +223,7 @@ impl Console {
         })
     }
 
-    fn authenticate(&self, req: &Request<Incoming>) -> Result<u64, PollTokenError> {
+    pub(super) fn authenticate(&self, req: &Request<Incoming>) -> Result<u64, PollTokenError> {
         let token =
             gatehouse_gateway::oauth::bearer_token(req.headers()).ok_or(PollTokenError::Missing)?;
         let store = &self.store;
@@ -192,8 +234,7 @@ impl Console {
                 store
                     .lock()
                     .ok()
-                    .and_then(|s| s.engine(id).ok().flatten())
-                    .and_then(|e| e.public_jwk)
+                    .and_then(|s| s.engine_public_jwk(id).ok().flatten())
             },
             &self.seen,
         )?;
@@ -238,23 +279,37 @@ impl Console {
     fn report(&self, engine: u64, report: &EngineReport) -> Result<(), ConsoleError> {
         let store = self.store.lock().map_err(|_| ConsoleError::Lock)?;
         store.record_engine_poll(engine, report.applied_revision, report.refused.as_deref())?;
+        if !report.trusted_fingerprints.is_empty() {
+            store.set_engine_trust(engine, &report.trusted_fingerprints)?;
+            // An open rotation window may now be complete.
+            self.settings.config_query_changed.notify_one();
+        }
         if let Some(why) = &report.refused {
             tracing::warn!(engine, revision = report.applied_revision, reason = %why, "engine refused the snapshot");
         }
         Ok(())
     }
 
-    /// The config-query request handler.
-    pub fn handler(self: &Arc<Self>) -> Handler {
+    /// The config-query request handler; `rotation_port`: the rotation port's, which answers
+    /// only `GET /engines/rest/config-query-certificate`.
+    pub fn handler(self: &Arc<Self>, rotation_port: bool) -> Handler {
         let me = self.clone();
         Arc::new(move |conn: ConnInfo, req: Request<Incoming>| {
             let me = me.clone();
-            Box::pin(async move { me.serve(conn, req).await })
+            Box::pin(async move { me.serve(conn, req, rotation_port).await })
         })
     }
 
-    async fn serve(&self, conn: ConnInfo, req: Request<Incoming>) -> Response<GatewayBody> {
+    async fn serve(
+        &self,
+        conn: ConnInfo,
+        req: Request<Incoming>,
+        rotation_port: bool,
+    ) -> Response<GatewayBody> {
         let path = req.uri().path().to_string();
+        if rotation_port && path != super::rotation::CERTIFICATE_PATH {
+            return response(StatusCode::NOT_FOUND, Bytes::new());
+        }
         if req.method() == http::Method::POST && path == "/engines/rest/register" {
             return self.register(&conn, req).await;
         }
@@ -280,6 +335,7 @@ impl Console {
                     .unwrap_or_default();
                 self.poll(&have).await
             }
+            ("GET", super::rotation::CERTIFICATE_PATH) => self.rotated_certificate(engine, &req),
             ("POST", "/engines/rest/report") => {
                 let body = http_body_util::Limited::new(req.into_body(), REPORT_LIMIT)
                     .collect()
@@ -337,14 +393,10 @@ impl Console {
                 return Err(format!("an engine named '{name}' exists"));
             }
             let id = s.add_engine(name).map_err(|e| e.to_string())?;
-            crate::api::engines::issue_bootstrap(
-                &s,
-                id,
-                claims.host.clone(),
-                claims.port,
-                &self.settings.audience,
-            )
-            .map_err(|e| e.to_string())
+            let mut settings = self.settings.clone();
+            settings.port = claims.port;
+            crate::api::engines::issue_bootstrap(&s, id, claims.host.clone(), &settings)
+                .map_err(|e| e.to_string())
         })();
         match issued {
             Ok(b) => {
@@ -365,11 +417,11 @@ impl Console {
         opts: ServeOptions,
         stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
-        tokio::spawn(listener::serve(tcp, self.handler(), opts, stop))
+        tokio::spawn(listener::serve(tcp, self.handler(false), opts, stop))
     }
 }
 
-fn response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
+pub(super) fn response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
     let mut resp = Response::new(
         Full::new(body)
             .map_err(|never| match never {})
@@ -391,12 +443,12 @@ fn hex(bytes: &[u8]) -> String {
 /// (`clusterconfig.bindAddress:clusterconfig.port`, TLS with the `CONFIG QUERY` key pair).
 pub async fn start(
     props: &gatehouse_gateway::props::RunProperties,
+    settings: crate::api::engines::ClusterSettings,
     store: &Arc<Mutex<Store>>,
     engine: &Arc<Engine>,
     secret_key: [u8; 32],
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, crate::node::NodeError> {
-    let settings = super::settings(props, &secret_key);
     let pair = {
         let s = store.lock().map_err(|_| ConsoleError::Lock)?;
         crate::keys::ensure(&s, "CONFIG QUERY")?
@@ -417,17 +469,23 @@ pub async fn start(
     let addr = std::net::SocketAddr::new(bind, settings.port);
     let tcp = listener::bind(addr).await?;
     tracing::info!(addr = %tcp.local_addr().unwrap_or(addr), "config-query listener started");
-    let console = Console::new(store.clone(), engine.clone(), secret_key, settings);
-    let opts = ServeOptions {
-        tls: Some(gatehouse_gateway::tls::server_config(
-            resolver, &protocols, false,
-        )?),
+    let listen = ListenOptions {
+        bind,
+        protocols,
         limits: props.limits,
-        grace: Duration::from_secs(5),
-        engine: None,
     };
+    let opts = listen.serve_options(resolver.clone())?;
+    let console = Console::new(
+        store.clone(),
+        engine.clone(),
+        secret_key,
+        settings,
+        resolver,
+        listen,
+    );
     Ok(vec![
         console.keep_published(stop.clone()),
+        console.keep_rotated(stop.clone()),
         console.serve_on(tcp, opts, stop.clone()),
     ])
 }

@@ -20,9 +20,9 @@ use sha2::Digest;
 use tokio::sync::watch;
 
 use super::bootstrap::Bootstrap;
-use super::pinning;
+use super::pinning::{self, Pins};
 use super::token;
-use super::wire::{ClusterSnapshot, EngineReport, WireKey};
+use super::wire::{ClusterSnapshot, EngineReport, RotatedCertificate, WireKey};
 use crate::store::SigningKeyRow;
 
 /// File (in the data directory) holding the last applied snapshot.
@@ -48,6 +48,10 @@ pub struct LinkSettings {
 /// The engine's side of the cluster.
 pub struct EngineLink {
     bootstrap: Bootstrap,
+    /// Rewritten when the console's certificate rotates.
+    bootstrap_file: PathBuf,
+    /// The config-query certificates trusted now.
+    pins: Arc<Pins>,
     engine: Arc<Engine>,
     last_good: PathBuf,
     settings: LinkSettings,
@@ -111,15 +115,19 @@ pub fn apply(engine: &Engine, snap: &ClusterSnapshot) -> Result<(), String> {
 }
 
 impl EngineLink {
-    /// A link for `engine`; `data_dir` keeps the last good snapshot.
+    /// A link for `engine` with the bootstrap read from `bootstrap_file`; `data_dir` keeps the
+    /// last good snapshot.
     pub fn new(
         bootstrap: Bootstrap,
+        bootstrap_file: PathBuf,
         engine: Arc<Engine>,
         data_dir: &std::path::Path,
         settings: LinkSettings,
     ) -> Self {
         Self {
+            pins: Pins::new(&bootstrap.fingerprints),
             bootstrap,
+            bootstrap_file,
             engine,
             last_good: data_dir.join(LAST_GOOD_FILE),
             settings,
@@ -183,8 +191,7 @@ impl EngineLink {
     }
 
     fn client(&self) -> Result<reqwest::Client, String> {
-        let tls =
-            pinning::client_config(&self.bootstrap.fingerprints).map_err(|e| e.to_string())?;
+        let tls = pinning::client_config(self.pins.clone()).map_err(|e| e.to_string())?;
         reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(self.settings.connect_timeout)
@@ -212,6 +219,17 @@ impl EngineLink {
             };
             match outcome {
                 Ok(()) => failures = 0,
+                Err(e) if self.pins.take_mismatch() => {
+                    // The console may have rotated its certificate while this engine was away
+                    // from the config channel: ask the rotation port, which still serves the old one.
+                    tracing::warn!(error = %e, "console certificate not trusted; asking the rotation port");
+                    if let Err(e) = self.fetch_rotated_certificate(&client).await {
+                        self.engine.metrics.cluster.poll_failures.inc();
+                        failures += 1;
+                        tracing::error!(error = %e, "no rotated certificate from the console");
+                        self.back_off(failures, &mut stop).await;
+                    }
+                }
                 Err(e) => {
                     self.engine.metrics.cluster.poll_failures.inc();
                     failures += 1;
@@ -220,18 +238,100 @@ impl EngineLink {
                     } else {
                         tracing::warn!(error = %e, failures, "console poll failed");
                     }
-                    let backoff = self
-                        .settings
-                        .retry_delay
-                        .saturating_mul(1 << failures.min(5))
-                        .min(Duration::from_secs(60));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = listener::stopped(&mut stop) => return,
-                    }
+                    self.back_off(failures, &mut stop).await;
                 }
             }
+            if *stop.borrow() {
+                return;
+            }
         }
+    }
+
+    /// Waits after the `failures`th failure in a row (doubling, at most a minute) or until stop.
+    async fn back_off(&self, failures: u32, stop: &mut watch::Receiver<bool>) {
+        let backoff = self
+            .settings
+            .retry_delay
+            .saturating_mul(1 << failures.min(5))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = listener::stopped(stop) => {}
+        }
+    }
+
+    /// Trusts `fingerprints` (current first) from now on and rewrites the bootstrap file with
+    /// them, when they differ from what is trusted.
+    fn trust(&mut self, fingerprints: &[String], rotation_port: u16) {
+        let fingerprints: Vec<String> = fingerprints
+            .iter()
+            .map(|f| f.trim().to_ascii_uppercase())
+            .filter(|f| !f.is_empty())
+            .collect();
+        let port = Some(rotation_port)
+            .filter(|p| *p != 0)
+            .or(self.bootstrap.rotation_port);
+        if fingerprints.is_empty()
+            || (fingerprints == self.bootstrap.fingerprints && port == self.bootstrap.rotation_port)
+        {
+            return;
+        }
+        self.pins.replace(fingerprints.clone());
+        self.bootstrap.fingerprints = fingerprints;
+        self.bootstrap.rotation_port = port;
+        match self.bootstrap.save(&self.bootstrap_file) {
+            Ok(()) => tracing::info!(
+                fingerprints = %self.bootstrap.fingerprints.join(","),
+                file = %self.bootstrap_file.display(),
+                "console certificates to trust changed; bootstrap file rewritten"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot rewrite the bootstrap file (the new certificate is trusted until the engine restarts)")
+            }
+        }
+    }
+
+    /// `GET /engines/rest/config-query-certificate` on the rotation port (served with the old
+    /// certificate, which this engine still trusts): the certificate the console serves now.
+    async fn fetch_rotated_certificate(&mut self, client: &reqwest::Client) -> Result<(), String> {
+        let port = self
+            .bootstrap
+            .rotation_port
+            .ok_or("the bootstrap names no rotation port")?;
+        let token = token::mint(&self.bootstrap).map_err(|e| e.to_string())?;
+        let url = format!(
+            "https://{}:{port}/engines/rest/config-query-certificate",
+            self.bootstrap.admin_host
+        );
+        let resp = client
+            .get(&url)
+            .bearer_auth(token)
+            .header(super::wire::TRUSTED_HEADER, self.pins.current().join(","))
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if resp.status() != reqwest::StatusCode::OK {
+            return Err(format!("{url} answered {}", resp.status()));
+        }
+        let rotated: RotatedCertificate = resp
+            .json()
+            .await
+            .map_err(|e| format!("{url}: unreadable answer: {e}"))?;
+        let actual = crate::api::keypairs::fingerprint_of(&rotated.certificate_pem);
+        if !actual.is_some_and(|a| a.eq_ignore_ascii_case(&rotated.fingerprint)) {
+            return Err(format!(
+                "{url}: the certificate does not match its fingerprint"
+            ));
+        }
+        let mut trusted = vec![rotated.fingerprint];
+        for pinned in self.pins.current() {
+            if !trusted.iter().any(|t| t.eq_ignore_ascii_case(&pinned)) {
+                trusted.push(pinned);
+            }
+        }
+        tracing::info!(fingerprint = %trusted[0], "the console rotated its certificate; trusting the new one");
+        self.trust(&trusted, port);
+        Ok(())
     }
 
     async fn poll_once(&mut self, client: &reqwest::Client) -> Result<(), String> {
@@ -274,6 +374,12 @@ impl EngineLink {
         let body = resp.bytes().await.map_err(|e| e.to_string())?;
         let snap: ClusterSnapshot =
             serde_json::from_slice(&body).map_err(|e| format!("unreadable snapshot: {e}"))?;
+        // The certificates to trust come from the (pinned, authenticated) console whether or not
+        // the rest of the snapshot is accepted.
+        self.trust(
+            &snap.config_query_fingerprints,
+            snap.config_query_rotation_port,
+        );
         let report = match apply(&self.engine, &snap) {
             Ok(()) => {
                 counters.applied.inc();
@@ -293,6 +399,7 @@ impl EngineLink {
                 EngineReport {
                     applied_revision: snap.revision,
                     refused: None,
+                    trusted_fingerprints: self.pins.current(),
                 }
             }
             Err(why) => {
@@ -301,6 +408,7 @@ impl EngineLink {
                 EngineReport {
                     applied_revision: self.engine.snapshots.load().map_or(0, |s| s.revision),
                     refused: Some(format!("revision {}: {why}", snap.revision)),
+                    trusted_fingerprints: self.pins.current(),
                 }
             }
         };
@@ -370,7 +478,13 @@ pub async fn run_node(
             .unwrap_or(5),
         retry_delay: super::millis(&props, "pa.config.replication.retryDelay", 2000),
     };
-    let mut link = EngineLink::new(bootstrap, engine.clone(), &props.data_dir, settings);
+    let mut link = EngineLink::new(
+        bootstrap,
+        path.clone(),
+        engine.clone(),
+        &props.data_dir,
+        settings,
+    );
     if !link.start_from_last_good() {
         tracing::info!("no snapshot yet: the heartbeat answers 503 until the console sends one");
     }

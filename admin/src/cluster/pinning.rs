@@ -2,17 +2,54 @@
 //! config-query certificates its bootstrap (or, during a rotation, the console) names, by the
 //! SHA-256 of their DER; names and chains do not matter. Signatures are still verified.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
+/// The fingerprints an engine trusts, changed while connections use them (a rotation adds the
+/// new certificate's), and whether a handshake met a certificate that is not pinned.
+#[derive(Debug)]
+pub struct Pins {
+    current: ArcSwap<Vec<String>>,
+    mismatch: AtomicBool,
+}
+
+impl Pins {
+    /// Trusts exactly `fingerprints`.
+    pub fn new(fingerprints: &[String]) -> Arc<Self> {
+        Arc::new(Self {
+            current: ArcSwap::from_pointee(fingerprints.to_vec()),
+            mismatch: AtomicBool::new(false),
+        })
+    }
+
+    /// The fingerprints trusted now.
+    pub fn current(&self) -> Vec<String> {
+        self.current.load().as_ref().clone()
+    }
+
+    /// Trusts `fingerprints` from the next handshake on.
+    pub fn replace(&self, fingerprints: Vec<String>) {
+        self.current.store(Arc::new(fingerprints));
+    }
+
+    /// True (once) when a handshake was refused since the last call: the console may have a new
+    /// certificate.
+    pub fn take_mismatch(&self) -> bool {
+        self.mismatch.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// Accepts a server certificate whose SHA-256 is one of the pins.
 #[derive(Debug)]
 struct Pinned {
-    pins: Vec<String>,
+    pins: Arc<Pins>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -26,10 +63,17 @@ impl ServerCertVerifier for Pinned {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let seen = crate::api::keypairs::fingerprint(end_entity.as_ref());
-        if self.pins.iter().any(|p| p.eq_ignore_ascii_case(&seen)) {
+        if self
+            .pins
+            .current
+            .load()
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(&seen))
+        {
             Ok(ServerCertVerified::assertion())
         } else {
-            tracing::error!(fingerprint = %seen, "the console's certificate is not the pinned one");
+            self.pins.mismatch.store(true, Ordering::Release);
+            tracing::warn!(fingerprint = %seen, "the console's certificate is not a pinned one");
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
             ))
@@ -71,11 +115,12 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
-/// A client configuration that trusts exactly the certificates with these fingerprints.
-pub fn client_config(pins: &[String]) -> Result<ClientConfig, rustls::Error> {
+/// A client configuration that trusts exactly the certificates with the fingerprints in `pins`
+/// at the time of each handshake.
+pub fn client_config(pins: Arc<Pins>) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(Pinned {
-        pins: pins.to_vec(),
+        pins,
         provider: provider.clone(),
     });
     let mut cfg = ClientConfig::builder_with_provider(provider)

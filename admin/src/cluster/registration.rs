@@ -110,8 +110,9 @@ pub async fn register(token: &str, name: &str) -> Result<Bootstrap, BootstrapErr
         reason,
     };
     let claims = unverified(token).ok_or_else(|| bad("not a registration token".into()))?;
-    let tls = super::pinning::client_config(std::slice::from_ref(&claims.cq))
-        .map_err(|e| bad(e.to_string()))?;
+    let tls =
+        super::pinning::client_config(super::pinning::Pins::new(std::slice::from_ref(&claims.cq)))
+            .map_err(|e| bad(e.to_string()))?;
     let http = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(Duration::from_secs(30))

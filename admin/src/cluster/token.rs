@@ -165,6 +165,7 @@ mod tests {
             admin_port: 1,
             fingerprints: vec![],
             audience: "aud".into(),
+            rotation_port: None,
         };
         (b, public)
     }

@@ -49,8 +49,29 @@ pub struct ClusterSnapshot {
     pub auth_token_keys: Vec<WireKey>,
     /// Client-assertion keys (`private_key_jwt`), current first.
     pub oidc_client_keys: Vec<WireKey>,
-    /// Fingerprints of the config-query certificates engines must trust (current first).
+    /// Fingerprints of the config-query certificates engines must trust (current first; the
+    /// old one too while a rotation window is open).
     pub config_query_fingerprints: Vec<String>,
+    /// `clusterconfig.temp.rotation.port`: where the old certificate is served during a
+    /// rotation (0: not said).
+    #[serde(default)]
+    pub config_query_rotation_port: u16,
+}
+
+/// Header of `GET /engines/rest/config-query-certificate`: the fingerprints the engine trusts.
+pub const TRUSTED_HEADER: &str = "x-trusted-fingerprints";
+
+/// `GET /engines/rest/config-query-certificate` (on the rotation port, during a rotation): the
+/// certificate the config-query listener serves now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RotatedCertificate {
+    /// SHA-256 fingerprint of the new certificate.
+    pub fingerprint: String,
+    /// The new certificate chain, PEM.
+    pub certificate_pem: String,
+    /// When the window closes (Unix milliseconds).
+    pub window_ends_at: i64,
 }
 
 // `Debug` of what carries private keys or the secret key names the objects, never the material.
@@ -91,4 +112,7 @@ pub struct EngineReport {
     /// Why it refused the latest snapshot (none: it applied it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+    /// Fingerprints of the config-query certificates it trusts now (what it pinned).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_fingerprints: Vec<String>,
 }

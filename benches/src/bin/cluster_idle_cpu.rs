@@ -50,7 +50,7 @@ async fn engine(
     start_after: Duration,
     counters: Arc<Counters>,
 ) -> anyhow::Result<()> {
-    let tls = pinning::client_config(&b.fingerprints)?;
+    let tls = pinning::client_config(pinning::Pins::new(&b.fingerprints))?;
     let client = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .connect_timeout(Duration::from_secs(5))

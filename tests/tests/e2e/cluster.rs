@@ -17,30 +17,39 @@ use serde_json::json;
 
 const PASSWORD: &str = "cluster-admin-password";
 
-struct Cluster {
-    console: Node,
-    api: AdminClient,
-    config_port: u16,
-    engine_port: u16,
+pub(crate) struct Cluster {
+    pub(crate) console: Node,
+    pub(crate) api: AdminClient,
+    pub(crate) config_port: u16,
+    pub(crate) engine_port: u16,
     _backend: Backend,
-    keep: tempfile::TempDir,
+    pub(crate) keep: tempfile::TempDir,
 }
 
 async fn console() -> anyhow::Result<Cluster> {
+    console_with(|b| b).await
+}
+
+/// A console with three engines' worth of settings; `extra` adds properties.
+pub(crate) async fn console_with(
+    extra: impl FnOnce(gatehouse_tests::node::NodeBuilder) -> gatehouse_tests::node::NodeBuilder,
+) -> anyhow::Result<Cluster> {
     let backend = Backend::start("b", Behavior::Echo).await?;
     let engine_port = free_port();
     let config_port = free_port();
     let toml = config::simple(engine_port, false, "/app", &[&backend.target()]);
-    let console = Node::builder()
-        .toml(toml)
-        .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
-        .prop("admin.initial.password", PASSWORD)
-        .prop("clusterconfig.port", config_port)
-        .prop("clusterconfig.bindAddress", "127.0.0.1")
-        .prop("clusterconfig.public.host", "127.0.0.1")
-        .prop("engine.polling.delay", 1000)
-        .start()
-        .await?;
+    let console = extra(
+        Node::builder()
+            .toml(toml)
+            .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
+            .prop("admin.initial.password", PASSWORD)
+            .prop("clusterconfig.port", config_port)
+            .prop("clusterconfig.bindAddress", "127.0.0.1")
+            .prop("clusterconfig.public.host", "127.0.0.1")
+            .prop("engine.polling.delay", 1000),
+    )
+    .start()
+    .await?;
     let api = AdminClient::new(console.admin_port, "Administrator", PASSWORD);
     Ok(Cluster {
         console,
@@ -54,7 +63,10 @@ async fn console() -> anyhow::Result<Cluster> {
 
 impl Cluster {
     /// Registers an engine and writes its bootstrap file; returns (id, file, text).
-    async fn register(&self, name: &str) -> anyhow::Result<(u64, std::path::PathBuf, String)> {
+    pub(crate) async fn register(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<(u64, std::path::PathBuf, String)> {
         let (status, engine) = self.api.post("/engines", &json!({ "name": name })).await?;
         anyhow::ensure!(status == 200, "register {name}: {status} {engine}");
         let id = engine["id"].as_u64().unwrap_or(0);
@@ -74,7 +86,11 @@ impl Cluster {
         Ok(resp.text().await?)
     }
 
-    fn engine(&self, bootstrap: &std::path::Path, ip: &str) -> gatehouse_tests::node::NodeBuilder {
+    pub(crate) fn engine(
+        &self,
+        bootstrap: &std::path::Path,
+        ip: &str,
+    ) -> gatehouse_tests::node::NodeBuilder {
         Node::builder()
             .prop("pa.operational.mode", "CLUSTERED_ENGINE")
             .prop("engine.bootstrap.file", bootstrap.display())
@@ -84,7 +100,7 @@ impl Cluster {
             .prop("pa.config.replication.retryDelay", 200)
     }
 
-    fn url(&self, ip: &str, path: &str) -> String {
+    pub(crate) fn url(&self, ip: &str, path: &str) -> String {
         format!("http://{ip}:{}{path}", self.engine_port)
     }
 
@@ -107,13 +123,13 @@ impl Cluster {
     }
 }
 
-async fn status_of(url: &str) -> Option<u16> {
+pub(crate) async fn status_of(url: &str) -> Option<u16> {
     reqwest::get(url).await.ok().map(|r| r.status().as_u16())
 }
 
 /// Waits until `url` answers 200: an engine binds its listeners just after it applied the
 /// snapshot that names them (`/readyz` says the snapshot is applied).
-async fn serving(url: &str) -> anyhow::Result<()> {
+pub(crate) async fn serving(url: &str) -> anyhow::Result<()> {
     wait::until(
         &format!("{url} answering 200"),
         Duration::from_secs(10),
@@ -122,7 +138,7 @@ async fn serving(url: &str) -> anyhow::Result<()> {
     .await
 }
 
-const IPS: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
+pub(crate) const IPS: [&str; 3] = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
 
 #[tokio::test]
 async fn three_engines_follow_the_console_and_serve_on_without_it() -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ mod admin_keys;
 mod browser_login;
 mod browser_smoke;
 mod cluster;
+mod cluster_rotation;
 mod hygiene;
 mod oauth;
 mod ops;

@@ -9,7 +9,8 @@ use crate::api::collections::IdKind;
 
 const TAG: &str = "Engines";
 
-/// `/engines`, `/engines/status`, `/engines/{id}`, `/engines/{id}/config`.
+/// `/engines`, `/engines/status`, `/engines/certificateRotation`, `/engines/{id}`,
+/// `/engines/{id}/config`.
 pub(super) fn engine_paths(paths: PathsBuilder) -> PathsBuilder {
     let mut top = PathItem::new(
         HttpMethod::Get,
@@ -82,6 +83,21 @@ pub(super) fn engine_paths(paths: PathsBuilder) -> PathsBuilder {
                     op("Status of every engine".into(), TAG),
                     "200",
                     Some(list_of("EngineView")),
+                ),
+            ),
+        )
+        .path(
+            format!("{BASE}/engines/certificateRotation"),
+            PathItem::new(
+                HttpMethod::Get,
+                ok(
+                    op(
+                        "The config-query certificate rotation window, and the engines that have not confirmed"
+                            .into(),
+                        TAG,
+                    ),
+                    "200",
+                    Some(reference("RotationView")),
                 ),
             ),
         )
