@@ -19,3 +19,4 @@ mod startup;
 mod streaming;
 mod swap;
 mod websession;
+mod websession_keys;

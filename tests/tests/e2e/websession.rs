@@ -12,7 +12,7 @@ use reqwest::header::{ACCEPT, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response};
 
 /// How the test gateway's web session is set up.
-struct Setup {
+pub(crate) struct Setup {
     client_id: &'static str,
     secret: &'static str,
     auth_method: &'static str,
@@ -44,19 +44,19 @@ impl Default for Setup {
     }
 }
 
-struct World {
-    idp: Idp,
+pub(crate) struct World {
+    pub(crate) idp: Idp,
     backend: Backend,
-    _node: Node,
+    pub(crate) node: Node,
     port: u16,
 }
 
 impl World {
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://localhost:{}{path}", self.port)
     }
 
-    fn browser(&self) -> anyhow::Result<Client> {
+    pub(crate) fn browser(&self) -> anyhow::Result<Client> {
         self.idp.browser_client_with(&[], true)
     }
 }
@@ -116,7 +116,7 @@ fn toml(port: u16, backend: &str, idp: &Idp, s: &Setup) -> String {
     .join("\n")
 }
 
-async fn world(s: Setup) -> anyhow::Result<World> {
+pub(crate) async fn world(s: Setup) -> anyhow::Result<World> {
     let port = free_port();
     let idp = Idp::start(IdpOptions {
         redirect_uris: vec![format!("http://localhost:{port}/pa/oidc/cb")],
@@ -136,7 +136,7 @@ async fn world(s: Setup) -> anyhow::Result<World> {
     Ok(World {
         idp,
         backend,
-        _node: node,
+        node,
         port,
     })
 }
@@ -149,7 +149,7 @@ fn location(resp: &Response) -> String {
         .to_string()
 }
 
-fn set_cookies(resp: &Response) -> Vec<String> {
+pub(crate) fn set_cookies(resp: &Response) -> Vec<String> {
     resp.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -159,7 +159,12 @@ fn set_cookies(resp: &Response) -> Vec<String> {
 
 /// Requests `path`, logs in at the provider as `user`, and follows the callback; returns the
 /// callback's answer (a `302` back to `path` when all went well).
-async fn log_in(w: &World, browser: &Client, path: &str, user: &str) -> anyhow::Result<Response> {
+pub(crate) async fn log_in(
+    w: &World,
+    browser: &Client,
+    path: &str,
+    user: &str,
+) -> anyhow::Result<Response> {
     let start = browser.get(w.url(path)).send().await?;
     anyhow::ensure!(start.status() == 302, "login start: {}", start.status());
     let callback = w.idp.login(browser, &location(&start), user).await?;
