@@ -247,10 +247,10 @@ impl Console {
     }
 
     /// The long-poll: the snapshot when `have` is not the current digest, else `204` once the
-    /// polling delay passed without a change.
+    /// polling delay passed without a change (see [`poll_deadline`]).
     async fn poll(&self, have: &str) -> Response<GatewayBody> {
         let mut changes = self.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + self.settings.polling_delay;
+        let deadline = poll_deadline(tokio::time::Instant::now(), self.settings.polling_delay);
         loop {
             let current = self.published.load_full();
             if current.digest != have && !current.body.is_empty() {
@@ -421,6 +421,22 @@ impl Console {
     }
 }
 
+/// When a held poll is answered `204`: the polling delay after `now`, rounded down to a grid of a
+/// quarter of the delay (so never later than the delay, never earlier than three quarters of
+/// it). Engines' polls then expire, and come back, together on a few grid ticks: the console
+/// wakes a few times per delay for many engines instead of once per engine, which is most of
+/// what an idle cluster costs it (docs/benchmarks.md, "Cluster").
+fn poll_deadline(now: tokio::time::Instant, delay: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let grid = (delay / 4).as_nanos().max(1);
+    let target = now + delay;
+    let since = target.saturating_duration_since(epoch).as_nanos();
+    let rounded = since - since % grid;
+    let aligned = epoch + Duration::from_nanos(u64::try_from(rounded).unwrap_or(u64::MAX));
+    aligned.max(now + delay - delay / 4).min(target)
+}
+
 pub(super) fn response(status: StatusCode, body: Bytes) -> Response<GatewayBody> {
     let mut resp = Response::new(
         Full::new(body)
@@ -488,4 +504,24 @@ pub async fn start(
         console.keep_rotated(stop.clone()),
         console.serve_on(tcp, opts, stop.clone()),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn poll_deadlines_fall_on_a_shared_grid_within_the_delay() {
+        let delay = Duration::from_millis(2000);
+        let start = tokio::time::Instant::now();
+        let mut ticks = std::collections::BTreeSet::new();
+        for offset_ms in (0..2000).step_by(7) {
+            let now = start + Duration::from_millis(offset_ms);
+            let d = poll_deadline(now, delay);
+            assert!(d <= now + delay, "never later than the delay");
+            assert!(d >= now + delay * 3 / 4, "never earlier than 3/4 of it");
+            ticks.insert(d);
+        }
+        assert!(ticks.len() <= 6, "{} distinct deadlines", ticks.len());
+    }
 }
