@@ -105,16 +105,19 @@ impl Console {
         let Some(current) = current else {
             return Ok(None);
         };
-        if self.serving_key_pair.swap(current.id, Ordering::AcqRel) != current.id {
+        let before = self.serving_key_pair.swap(current.id, Ordering::AcqRel);
+        if before != current.id {
             let key = gatehouse_gateway::tls::certified_key(
                 &current.pair.cert_pem,
                 &current.pair.key_pem,
             )?;
             self.config_query.set_default(key);
-            tracing::info!(
-                key_pair = current.id,
-                "config-query listener serves a new certificate"
-            );
+            if before != 0 {
+                tracing::info!(
+                    key_pair = current.id,
+                    "config-query listener serves a new certificate"
+                );
+            }
         }
         let Some(open) = open else {
             self.stop_temp().await;
