@@ -223,16 +223,17 @@ async fn config_query_certificate_rotation_completes_with_no_engine_losing_conta
 }
 
 #[tokio::test]
-async fn a_rotation_window_ends_on_time_when_an_engine_never_confirms() -> anyhow::Result<()> {
+async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyhow::Result<()> {
     let rotation_port = free_port();
-    let c = console_with(|b| {
+    let mut c = console_with(|b| {
         b.prop("clusterconfig.temp.rotation.port", rotation_port)
-            .prop("cert.rotation.transition.window.ttl.seconds", 2)
+            .prop("cert.rotation.transition.window.ttl.seconds", 4)
     })
     .await?;
     // Registered with a bootstrap, never started: it cannot confirm.
     c.register("offline").await?;
-    let (new_id, new) = generate_pair(&c, "config-query-2").await?;
+    let old = fingerprint(&served_certificate_at(LOOPBACK, "127.0.0.1", c.config_port).await?);
+    let (new_id, _) = generate_pair(&c, "config-query-2").await?;
     let (status, body) = c
         .api
         .put("/httpsListeners/3", &json!({"keyPairId": new_id}))
@@ -248,13 +249,31 @@ async fn a_rotation_window_ends_on_time_when_an_engine_never_confirms() -> anyho
             served_certificate_at(LOOPBACK, "127.0.0.1", rotation_port)
                 .await
                 .ok()
-                .map(|der| fingerprint(&der) != new)?
+                .map(|der| fingerprint(&der) == old)?
+                .then_some(())
+        },
+    )
+    .await?;
+
+    // The window is kept in the store: a console killed and restarted resumes it.
+    c.console.kill_hard().await?;
+    c.console.restart().await?;
+    let (_, rotation) = c.api.get("/engines/certificateRotation").await?;
+    assert_eq!(rotation["open"], true, "{rotation}");
+    wait::until(
+        "the restarted console serving the old certificate on the rotation port",
+        Duration::from_secs(5),
+        || async {
+            served_certificate_at(LOOPBACK, "127.0.0.1", rotation_port)
+                .await
+                .ok()
+                .map(|der| fingerprint(&der) == old)?
                 .then_some(())
         },
     )
     .await?;
     wait::until(
-        "the window ending after its 2 s",
+        "the window ending after its 4 s",
         Duration::from_secs(10),
         || async {
             let (_, r) = c.api.get("/engines/certificateRotation").await.ok()?;
