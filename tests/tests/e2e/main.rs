@@ -12,6 +12,7 @@ mod paths;
 mod processing;
 mod provider;
 mod proxy;
+mod proxy_pool;
 mod reserved;
 mod rules;
 mod startup;
