@@ -209,7 +209,8 @@ impl Endpoint {
         loop {
             let (mut sender, reused) = match self.checkout().await {
                 Some(s) => (s, true),
-                None => match self.connect().await {
+                // Boxed: the TLS and handshake futures are large and only new connections need them.
+                None => match Box::pin(self.connect()).await {
                     Ok(s) => (s, false),
                     Err(error) => {
                         return Err(SendError {
