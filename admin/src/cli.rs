@@ -110,10 +110,7 @@ pub fn main() -> ExitCode {
         install_node_key(&cli.properties);
         return run_config(action);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_builder().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gatehouse: cannot start the runtime: {e}");
@@ -129,6 +126,16 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Run | Command::Config { .. } => run_node(&runtime, &cli.properties),
+    }
+}
+
+/// The scheduler: confined to one CPU (`taskset`, a cgroup), one thread runs every task and
+/// polls the sockets itself; the work-stealing scheduler would only add its cross-thread
+/// bookkeeping there. With more CPUs, one worker per CPU.
+fn runtime_builder() -> tokio::runtime::Builder {
+    match std::thread::available_parallelism().map(std::num::NonZeroUsize::get) {
+        Ok(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
     }
 }
 

@@ -169,9 +169,21 @@ async fn run(
     }
     ctx.cors = access::CorsAnswer::of(policies, &parts, &origin);
     let mut identity = None;
-    if let Some(authenticated) =
-        authn::authenticate(engine, snap, app, resource, &parts.headers).await?
-    {
+    // Only API requests to protected resources have a token to check. The check's future is
+    // large (token validation, key fetches): boxed, it does not swell every request's future.
+    let authenticated = if api && !resource.unprotected {
+        Box::pin(authn::authenticate(
+            engine,
+            snap,
+            app,
+            resource,
+            &parts.headers,
+        ))
+        .await?
+    } else {
+        None
+    };
+    if let Some(authenticated) = authenticated {
         if let Some(id) = &authenticated.identity {
             ctx.subject = Some(id.subject.clone());
             ctx.auth_mech = Some("bearer");

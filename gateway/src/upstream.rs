@@ -1,10 +1,12 @@
-//! Sites as the engine sees them: a keep-alive connection pool per site, its targets and their
-//! failure state. Clients survive configuration swaps when the site's definition is unchanged,
-//! so pools stay warm.
+//! Sites as the engine sees them: their targets, each with its keep-alive connections
+//! ([`pool`]), and their failure state. Compiled sites survive configuration swaps when the
+//! site's definition is unchanged, so pools stay warm.
 
+pub mod pool;
 pub mod trust;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -13,11 +15,10 @@ use gatehouse_model::validate::split_target;
 use gatehouse_model::ConfigDocument;
 use http::HeaderValue;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::{BodyExt, Empty};
+use tokio_rustls::TlsConnector;
 
+pub use pool::{Endpoint, PoolError, PoolSettings, PooledBody, SendError};
 pub use trust::TrustError;
 
 /// Boxed error of bodies crossing the gateway.
@@ -26,8 +27,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Body type of every request and response the gateway handles.
 pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
-/// The pooled HTTP(S) client type.
-pub type PoolClient = Client<HttpsConnector<HttpConnector>, GatewayBody>;
+/// An empty body.
+pub fn empty_body() -> GatewayBody {
+    Empty::new().map_err(|never| match never {}).boxed_unsync()
+}
 
 /// One `host:port` of a site.
 #[derive(Debug)]
@@ -36,10 +39,14 @@ pub struct Target {
     pub authority: String,
     /// Value of `Host` when `useTargetHostHeader`.
     pub host_header: HeaderValue,
+    /// Value of `Host` when the client sent none: the target without the scheme's default port.
+    pub default_host: HeaderValue,
+    /// The target's keep-alive connections.
+    pub endpoint: Arc<Endpoint>,
     down_until_ms: AtomicU64,
 }
 
-/// A compiled site: definition, targets and the connection pool.
+/// A compiled site: definition, targets and their connection pools.
 #[derive(Debug)]
 pub struct SiteClient {
     /// Definition it was built from.
@@ -48,8 +55,6 @@ pub struct SiteClient {
     pub targets: Vec<Target>,
     /// `https` or `http`.
     pub scheme: &'static str,
-    /// Pooled client.
-    pub client: PoolClient,
     trust_key: String,
     next: AtomicUsize,
 }
@@ -63,11 +68,19 @@ fn now_ms() -> u64 {
 // === impl Target ===
 
 impl Target {
-    fn new(authority: &str) -> Option<Self> {
-        split_target(authority)?;
+    fn new(authority: &str, secure: bool, settings: &PoolSettings) -> Option<Self> {
+        let (host, port) = split_target(authority)?;
+        let default_port = if secure { 443 } else { 80 };
+        let default_host = if port == default_port {
+            authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+        } else {
+            authority
+        };
         Some(Self {
             authority: authority.to_string(),
             host_header: HeaderValue::from_str(authority).ok()?,
+            default_host: HeaderValue::from_str(default_host).ok()?,
+            endpoint: Arc::new(Endpoint::new(authority, host, settings.clone())),
             down_until_ms: AtomicU64::new(0),
         })
     }
@@ -99,32 +112,24 @@ impl SiteClient {
     /// Builds the client of a site.
     pub fn build(doc: &ConfigDocument, site: &Site) -> Result<Self, TrustError> {
         let tls = trust::client_config(doc, site)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_millis(
-            site.availability.connect_timeout,
-        )));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let idle = match site.keep_alive_timeout {
-            0 => Duration::from_secs(90),
-            ms => Duration::from_millis(ms),
+        let settings = PoolSettings {
+            tls: site.secure.then(|| TlsConnector::from(Arc::new(tls))),
+            connect_timeout: Duration::from_millis(site.availability.connect_timeout),
+            idle_timeout: match site.keep_alive_timeout {
+                0 => Duration::from_secs(90),
+                ms => Duration::from_millis(ms),
+            },
+            max_idle: usize::try_from(site.max_connections).unwrap_or(usize::MAX),
         };
-        let mut builder = Client::builder(TokioExecutor::new());
-        builder.pool_idle_timeout(idle);
-        if let Ok(max) = usize::try_from(site.max_connections) {
-            builder.pool_max_idle_per_host(max);
-        }
-        let targets = site.targets.iter().filter_map(|t| Target::new(t)).collect();
+        let targets = site
+            .targets
+            .iter()
+            .filter_map(|t| Target::new(t, site.secure, &settings))
+            .collect();
         Ok(Self {
             def: site.clone(),
             targets,
             scheme: if site.secure { "https" } else { "http" },
-            client: builder.build(connector),
             trust_key: trust_key(doc, site),
             next: AtomicUsize::new(0),
         })

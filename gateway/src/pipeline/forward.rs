@@ -10,10 +10,8 @@ use std::time::Duration;
 use http::header::HOST;
 use http::request::Parts;
 use http::{HeaderValue, Request, Response, Uri, Version};
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
 
-use crate::upstream::{GatewayBody, SiteClient, Target};
+use crate::upstream::{GatewayBody, PoolError, PooledBody, SendError, SiteClient, Target};
 
 /// Why the backend could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +37,7 @@ pub enum ForwardError {
         site: String,
         /// Cause.
         #[source]
-        source: hyper_util::client::legacy::Error,
+        source: PoolError,
     },
     /// The request URI could not be built.
     #[error("bad upstream URI")]
@@ -61,8 +59,9 @@ pub struct Outgoing {
     pub replayable: bool,
 }
 
-/// Sends a request to a site with failover; returns the backend's response head and streaming body.
-pub async fn send(site: &SiteClient, out: Outgoing) -> Result<Response<Incoming>, ForwardError> {
+/// Sends a request to a site with failover; returns the backend's response head and streaming
+/// body (which gives its connection back to the pool once read to the end).
+pub async fn send(site: &SiteClient, out: Outgoing) -> Result<Response<PooledBody>, ForwardError> {
     let avail = &site.def.availability;
     let Outgoing {
         parts,
@@ -71,24 +70,25 @@ pub async fn send(site: &SiteClient, out: Outgoing) -> Result<Response<Incoming>
         body,
         replayable,
     } = out;
-    let head = Head {
-        parts,
-        path_and_query,
-        client_host,
-    };
-    let mut body = Some(body);
+    // Origin form: the connection already knows its target.
+    let uri = Uri::try_from(path_and_query).map_err(|_| ForwardError::BadUri)?;
     let name = || site.def.name.clone();
     let targets = site.attempt_order();
     let last_target = targets.len().saturating_sub(1);
+    // A failure answer consumes the request; a copy of the head is kept only when such an
+    // answer can send it on to another target.
+    let template = (replayable && last_target > 0 && !avail.failure_http_status_codes.is_empty())
+        .then(|| head_of(&parts, &uri));
+    let mut pending = Some(first_request(parts, uri, body));
     for (t_index, target) in targets.into_iter().enumerate() {
         for attempt in 0..=avail.max_retries {
-            let b = match (replayable, body.take()) {
-                (true, _) => empty(),
-                (false, Some(b)) => b,
-                (false, None) => return Err(ForwardError::Unreachable { site: name() }),
+            let mut req = match (pending.take(), &template) {
+                (Some(r), _) => r,
+                (None, Some(t)) => rebuild(t),
+                (None, None) => return Err(ForwardError::Unreachable { site: name() }),
             };
-            let req = build(site, target, &head, b)?;
-            match timed(site, req).await {
+            set_host(site, target, client_host.as_ref(), req.headers_mut());
+            match timed(site, target, req).await {
                 Ok(Ok(resp)) => {
                     let failing = avail
                         .failure_http_status_codes
@@ -98,26 +98,27 @@ pub async fn send(site: &SiteClient, out: Outgoing) -> Result<Response<Incoming>
                         return Ok(resp);
                     }
                     target.mark_down(avail.failed_retry_timeout);
-                    if replayable && t_index < last_target {
+                    if template.is_some() && t_index < last_target {
                         break;
                     }
                     // Nowhere left to try (or the body is spent): the failure answer is passed on.
                     return Ok(resp);
                 }
-                Ok(Err(e)) if e.is_connect() => {
-                    tracing::warn!(site = %site.def.name, target = %target.authority, attempt, "connect failed: {e}");
+                Ok(Err(SendError { error, request })) if error.is_connect() => {
+                    tracing::warn!(site = %site.def.name, target = %target.authority, attempt, "connect failed: {error}");
                     if !replayable {
                         target.mark_down(avail.failed_retry_timeout);
                         return Err(ForwardError::Unreachable { site: name() });
                     }
+                    pending = request;
                     if attempt < avail.max_retries {
                         tokio::time::sleep(Duration::from_millis(avail.retry_delay)).await;
                     }
                 }
-                Ok(Err(source)) => {
+                Ok(Err(SendError { error, .. })) => {
                     return Err(ForwardError::Broken {
                         site: name(),
-                        source,
+                        source: error,
                     })
                 }
                 Err(_) => {
@@ -133,54 +134,57 @@ pub async fn send(site: &SiteClient, out: Outgoing) -> Result<Response<Incoming>
     Err(ForwardError::Unreachable { site: name() })
 }
 
-type Attempt = Result<
-    Result<Response<Incoming>, hyper_util::client::legacy::Error>,
-    tokio::time::error::Elapsed,
->;
+type Attempt = Result<Result<Response<PooledBody>, SendError>, tokio::time::error::Elapsed>;
 
-async fn timed(site: &SiteClient, req: Request<GatewayBody>) -> Attempt {
-    let fut = site.client.request(req);
+async fn timed(site: &SiteClient, target: &Target, req: Request<GatewayBody>) -> Attempt {
+    let fut = target.endpoint.send(req);
     match u64::try_from(site.def.availability.read_timeout) {
         Ok(ms) => tokio::time::timeout(Duration::from_millis(ms), fut).await,
         Err(_) => Ok(fut.await),
     }
 }
 
-fn empty() -> GatewayBody {
-    Empty::new().map_err(|never| match never {}).boxed_unsync()
-}
-
-/// The parts of an outgoing request reused across attempts.
-struct Head {
-    parts: Parts,
-    path_and_query: String,
-    client_host: Option<HeaderValue>,
-}
-
-fn build(
-    site: &SiteClient,
-    target: &Target,
-    out: &Head,
-    body: GatewayBody,
-) -> Result<Request<GatewayBody>, ForwardError> {
-    let uri: Uri = format!(
-        "{}://{}{}",
-        site.scheme, target.authority, out.path_and_query
-    )
-    .parse()
-    .map_err(|_| ForwardError::BadUri)?;
+/// The first attempt's request: the cleaned head moved, not copied.
+fn first_request(parts: Parts, uri: Uri, body: GatewayBody) -> Request<GatewayBody> {
     let mut req = Request::new(body);
-    *req.method_mut() = out.parts.method.clone();
+    *req.method_mut() = parts.method;
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
-    *req.headers_mut() = out.parts.headers.clone();
+    *req.headers_mut() = parts.headers;
+    req
+}
+
+/// A copy of the head, for sending a request without a body again.
+fn head_of(parts: &Parts, uri: &Uri) -> Request<()> {
+    let mut req = Request::new(());
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri.clone();
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = parts.headers.clone();
+    req
+}
+
+fn rebuild(template: &Request<()>) -> Request<GatewayBody> {
+    let mut req = Request::new(crate::upstream::empty_body());
+    *req.method_mut() = template.method().clone();
+    *req.uri_mut() = template.uri().clone();
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = template.headers().clone();
+    req
+}
+
+/// `Host`: the target's when the site says so, else the client's, else the target's (without
+/// the scheme's default port).
+fn set_host(
+    site: &SiteClient,
+    target: &Target,
+    client_host: Option<&HeaderValue>,
+    headers: &mut http::HeaderMap,
+) {
     let host = if site.def.use_target_host_header {
-        Some(target.host_header.clone())
+        &target.host_header
     } else {
-        out.client_host.clone()
+        client_host.unwrap_or(&target.default_host)
     };
-    if let Some(h) = host {
-        req.headers_mut().insert(HOST, h);
-    }
-    Ok(req)
+    headers.insert(HOST, host.clone());
 }

@@ -37,30 +37,37 @@ pub fn canonical(name: &str) -> String {
 /// True when `name` (any spelling) belongs to the gateway's namespace or to `extra` (the
 /// identity-mapping headers).
 pub fn is_owned(name: &str, extra: &IdentityHeaders) -> bool {
-    let c = canonical(name);
+    // Most names are canonical already (hyper lower-cases them): no copy for those.
+    let c = if name.bytes().any(|b| matches!(b, b'_' | b'.' | b'A'..=b'Z')) {
+        std::borrow::Cow::Owned(canonical(name))
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    };
     OWNED_PREFIXES.iter().any(|p| c.starts_with(p))
-        || OWNED_NAMES.contains(&c.as_str())
+        || OWNED_NAMES.contains(&c.as_ref())
         || extra.owns(&c)
 }
 
 /// Prepares client headers for the backend: removes what `Connection` names, the hop-by-hop
 /// headers (keeping `Upgrade`/`Connection: upgrade` for an upgrade) and every gateway-owned name.
+/// One pass over the names; nothing is removed (or allocated) when nothing has to go.
 pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &IdentityHeaders) {
     let upgrade_value = if upgrade {
         headers.get(UPGRADE).cloned()
     } else {
         None
     };
-    remove_connection_listed(headers);
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
-    let owned: Vec<HeaderName> = headers
+    let listed = connection_listed(headers);
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|n| is_owned(n.as_str(), extra_owned))
+        .filter(|n| {
+            HOP_BY_HOP.contains(&n.as_str())
+                || listed.contains(n)
+                || is_owned(n.as_str(), extra_owned)
+        })
         .cloned()
         .collect();
-    for name in owned {
+    for name in doomed {
         headers.remove(&name);
     }
     if let Some(v) = upgrade_value {
@@ -69,18 +76,15 @@ pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &Ident
     }
 }
 
-/// Removes the headers a `Connection` header names (never more than what is named).
-fn remove_connection_listed(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
+/// The headers a `Connection` header names (never more than what is named).
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(&name);
-    }
+        .collect()
 }
 
 /// Prepares a backend response for the client: hop-by-hop headers out (kept for a `101`).
@@ -88,9 +92,14 @@ pub fn clean_response(headers: &mut HeaderMap, switching: bool) {
     if switching {
         return;
     }
-    remove_connection_listed(headers);
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    let listed = connection_listed(headers);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| HOP_BY_HOP.contains(&n.as_str()) || listed.contains(n))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
     }
 }
 
@@ -130,6 +139,27 @@ mod tests {
         assert!(!h.contains_key("x-drop"));
         assert!(h.contains_key("x-stay"));
         assert!(!h.contains_key(CONNECTION));
+    }
+
+    #[test]
+    fn response_loses_hop_by_hop_and_connection_listed_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(CONNECTION, HeaderValue::from_static("keep-alive, x-hop"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.insert("x-end", HeaderValue::from_static("1"));
+        clean_response(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-end"));
+    }
+
+    #[test]
+    fn owned_names_are_recognised_in_any_case() {
+        let none = IdentityHeaders::default();
+        assert!(is_owned("X-Forwarded-For", &none));
+        assert!(is_owned("x_real.ip", &none));
+        assert!(!is_owned("x-forwarded", &none));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod paths;
 mod processing;
 mod provider;
 mod proxy;
+mod proxy_pool;
 mod reserved;
 mod rules;
 mod startup;
