@@ -159,7 +159,7 @@ pub async fn session_of(
     }
     set_cookies.extend(login::reset_loop(ws, &m.cookie_name, &parts.headers));
     Ok(Some(WebIdentity {
-        identity: Arc::new(found.identity()),
+        identity: Arc::new(found.into_identity()),
         set_cookies,
     }))
 }

@@ -74,6 +74,11 @@ fn loop_cookie(ws: &CompiledWebSession, cookie_name: &str) -> String {
     format!("{cookie_name}_LB.{}", ws.cfg.audience)
 }
 
+/// Whether `needle` occurs in `haystack`.
+fn memchr_find(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 fn random_b64(n: usize) -> String {
     let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
     URL_SAFE_NO_PAD.encode(bytes)
@@ -139,6 +144,14 @@ pub fn reset_loop(
     cookie_name: &str,
     headers: &HeaderMap,
 ) -> Option<String> {
+    // Most requests carry no loop-breaker cookie: skip the parsing when its marker is absent.
+    let marked = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .any(|v| memchr_find(v.as_bytes(), b"_LB."));
+    if !marked {
+        return None;
+    }
     let name = loop_cookie(ws, cookie_name);
     cookies::request_cookies(headers)
         .iter()
@@ -285,4 +298,27 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"));
     xhr || json
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::websession::testing::fixture;
+
+    #[test]
+    fn the_loop_breaker_is_reset_only_when_its_cookie_came() {
+        let (sessions, _, _) = fixture();
+        let one = &sessions.by_id[&1];
+        let with = |cookie: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::COOKIE, cookie.parse().unwrap());
+            h
+        };
+        let reset = reset_loop(one, "PA", &with("PA.one=x; PA_LB.one=3")).unwrap();
+        assert!(reset.starts_with("PA_LB.one=;"), "{reset}");
+        assert!(reset.contains("Max-Age=0"), "{reset}");
+        assert_eq!(reset_loop(one, "PA", &with("PA.one=x")), None);
+        assert_eq!(reset_loop(one, "PA", &with("PA_LB.two=1")), None);
+        assert_eq!(reset_loop(one, "PA", &HeaderMap::new()), None);
+    }
 }

@@ -122,10 +122,15 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// The identity rules and mappings see: the attributes, with `sub`.
     pub fn identity(&self) -> Identity {
-        let mut claims = self.attrs.clone();
+        self.clone().into_identity()
+    }
+
+    /// The identity this session gives requests, taking the session's attributes (no copy).
+    pub fn into_identity(self) -> Identity {
+        let mut claims = self.attrs;
         claims.insert("sub".into(), Value::String(self.sub.clone()));
         let mut identity = Identity::new(
-            self.sub.clone(),
+            self.sub,
             claims,
             Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(self.expires)),
         );
