@@ -25,41 +25,7 @@ declare -A url pidof
 names=(nginx)
 for spec in $BINS; do
   n=${spec%%=*}; bin=${spec#*=}; p=$(free_port); names+=("$n")
-  mkdir -p "$work/$n"
-  cat > "$work/$n/g.toml" <<TOML
-[[engineListeners]]
-id = 2
-name = "bench"
-port = $p
-secure = false
-[[virtualHosts]]
-id = 1
-host = "*"
-port = $p
-[[sites]]
-id = 1
-name = "backend"
-targets = ["127.0.0.1:$backend_port"]
-[[applications]]
-id = 1
-name = "bench"
-contextRoot = "/"
-virtualHostIds = [1]
-siteId = 1
-[[resources]]
-id = 1
-applicationId = 1
-name = "all"
-pathPatterns = [{ type = "WILDCARD", pattern = "/*" }]
-unprotected = true
-TOML
-  cat > "$work/$n/run.properties" <<PROPS
-pa.data.dir=$work/$n/data
-pa.startup.config=$work/$n/g.toml
-admin.port=$(free_port)
-management.port=$(free_port)
-admin.initial.password=bench-only-password
-PROPS
+  plain_gatehouse "$work/$n" "$p" "$backend_port"
   taskset -c 0 "$bin" --properties "$work/$n/run.properties" 2>"$work/$n/stderr.log" &
   pidof[$n]=$!; pids+=($!); url[$n]="http://127.0.0.1:$p/bench"
 done

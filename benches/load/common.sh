@@ -61,3 +61,47 @@ cpu_us() { # pid...
   done
   echo "$total"
 }
+
+plain_gatehouse() { # dir port backend-port: writes dir/gatehouse.toml (a plain listener, any
+  # host, one unprotected application at /) and dir/run.properties for it
+  local dir=$1 port=$2 backend=$3
+  mkdir -p "$dir"
+  cat > "$dir/gatehouse.toml" <<TOML
+[[engineListeners]]
+id = 2
+name = "bench"
+port = $port
+secure = false
+
+[[virtualHosts]]
+id = 1
+host = "*"
+port = $port
+
+[[sites]]
+id = 1
+name = "backend"
+targets = ["127.0.0.1:$backend"]
+
+[[applications]]
+id = 1
+name = "bench"
+contextRoot = "/"
+virtualHostIds = [1]
+siteId = 1
+
+[[resources]]
+id = 1
+applicationId = 1
+name = "all"
+pathPatterns = [{ type = "WILDCARD", pattern = "/*" }]
+unprotected = true
+TOML
+  cat > "$dir/run.properties" <<PROPS
+pa.data.dir=$dir/data
+pa.startup.config=$dir/gatehouse.toml
+admin.port=$(free_port)
+management.port=$(free_port)
+admin.initial.password=bench-only-password
+PROPS
+}

@@ -62,45 +62,7 @@ taskset -c "$PROXY_CPU" nginx -c "$work/proxy/nginx.conf" -p "$work/proxy" &
 pids+=($!)
 
 # Gatehouse: a plain engine listener, any host, one unprotected application at /.
-mkdir -p "$work/gatehouse"
-cat > "$work/gatehouse/gatehouse.toml" <<TOML
-[[engineListeners]]
-id = 2
-name = "bench"
-port = $gh_port
-secure = false
-
-[[virtualHosts]]
-id = 1
-host = "*"
-port = $gh_port
-
-[[sites]]
-id = 1
-name = "backend"
-targets = ["127.0.0.1:$backend_port"]
-
-[[applications]]
-id = 1
-name = "bench"
-contextRoot = "/"
-virtualHostIds = [1]
-siteId = 1
-
-[[resources]]
-id = 1
-applicationId = 1
-name = "all"
-pathPatterns = [{ type = "WILDCARD", pattern = "/*" }]
-unprotected = true
-TOML
-cat > "$work/gatehouse/run.properties" <<PROPS
-pa.data.dir=$work/gatehouse/data
-pa.startup.config=$work/gatehouse/gatehouse.toml
-admin.port=$(free_port)
-management.port=$(free_port)
-admin.initial.password=bench-only-password
-PROPS
+plain_gatehouse "$work/gatehouse" "$gh_port" "$backend_port"
 taskset -c "$PROXY_CPU" "$root/target/release/gatehouse" --properties "$work/gatehouse/run.properties" \
   2>"$work/gatehouse/stderr.log" &
 gh_pid=$!; pids+=("$gh_pid")

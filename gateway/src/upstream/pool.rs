@@ -264,34 +264,34 @@ impl Endpoint {
     async fn connect(self: &Arc<Self>) -> Result<SendRequest<GatewayBody>, PoolError> {
         self.start_reaper();
         let tcp = self.tcp().await?;
-        let target = || self.authority.clone();
-        let builder = http1::Builder::new();
         let Some(tls) = &self.settings.tls else {
-            let (sender, conn) = builder
-                .handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|source| PoolError::Handshake {
-                    target: target(),
-                    source,
-                })?;
-            spawn_connection(conn.with_upgrades(), self.authority.clone());
-            return Ok(sender);
+            return self.handshake(tcp).await;
         };
         let Some(name) = self.server_name.clone() else {
-            return Err(PoolError::ServerName { target: target() });
+            return Err(PoolError::ServerName {
+                target: self.authority.clone(),
+            });
         };
         let stream = tls
             .connect(name, tcp)
             .await
             .map_err(|source| PoolError::Tls {
-                target: target(),
+                target: self.authority.clone(),
                 source,
             })?;
-        let (sender, conn) = builder
-            .handshake(TokioIo::new(stream))
+        self.handshake(stream).await
+    }
+
+    /// The HTTP/1 handshake on an established stream; the connection's task is spawned.
+    async fn handshake<IO>(&self, io: IO) -> Result<SendRequest<GatewayBody>, PoolError>
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let (sender, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|source| PoolError::Handshake {
-                target: target(),
+                target: self.authority.clone(),
                 source,
             })?;
         spawn_connection(conn.with_upgrades(), self.authority.clone());

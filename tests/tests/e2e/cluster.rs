@@ -104,6 +104,38 @@ impl Cluster {
         format!("http://{ip}:{}{path}", self.engine_port)
     }
 
+    /// Adds an application at `root` with one unprotected `/*` resource.
+    pub(crate) async fn add_open_application(&self, name: &str, root: &str) -> anyhow::Result<()> {
+        let app = json!({"name": name, "contextRoot": root, "virtualHostIds": [1], "siteId": 1});
+        let (status, created) = self.api.post("/applications", &app).await?;
+        anyhow::ensure!(status == 200, "{created}");
+        let app_id = created["id"].as_u64().unwrap_or(0);
+        let (status, body) = self
+            .api
+            .post(
+                &format!("/applications/{app_id}/resources"),
+                &json!({"name": "all", "pathPatterns": [{"type": "WILDCARD", "pattern": "/*"}],
+                        "unprotected": true}),
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "{body}");
+        Ok(())
+    }
+
+    /// Waits until every engine of [`IPS`] answers `200` at `path`.
+    pub(crate) async fn wait_all_serving(&self, path: &str) -> anyhow::Result<()> {
+        for ip in IPS {
+            let url = self.url(ip, path);
+            wait::until(
+                &format!("{ip} serving {path}"),
+                Duration::from_secs(5),
+                || async { (status_of(&url).await == Some(200)).then_some(()) },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// A token request straight to the config-query listener.
     async fn poll_with(&self, token: &str) -> anyhow::Result<u16> {
         let http = reqwest::Client::builder()
@@ -123,7 +155,7 @@ impl Cluster {
     }
 }
 
-pub(crate) async fn status_of(url: &str) -> Option<u16> {
+async fn status_of(url: &str) -> Option<u16> {
     reqwest::get(url).await.ok().map(|r| r.status().as_u16())
 }
 
@@ -153,31 +185,10 @@ async fn three_engines_follow_the_console_and_serve_on_without_it() -> anyhow::R
     }
 
     // A new application reaches every engine; measured from the API call.
-    let app = json!({"name": "new app", "contextRoot": "/new", "virtualHostIds": [1], "siteId": 1});
     let started = Instant::now();
-    let (status, created) = c.api.post("/applications", &app).await?;
-    assert_eq!(status, 200, "{created}");
-    let app_id = created["id"].as_u64().unwrap_or(0);
-    let (status, _) = c
-        .api
-        .post(
-            &format!("/applications/{app_id}/resources"),
-            &json!({"name": "all", "pathPatterns": [{"type": "WILDCARD", "pattern": "/*"}],
-                    "unprotected": true}),
-        )
-        .await?;
-    assert_eq!(status, 200);
-    let mut slowest = Duration::ZERO;
-    for ip in IPS {
-        let url = c.url(ip, "/new/x");
-        wait::until(
-            &format!("{ip} serving /new"),
-            Duration::from_secs(5),
-            || async { (status_of(&url).await == Some(200)).then_some(()) },
-        )
-        .await?;
-        slowest = slowest.max(started.elapsed());
-    }
+    c.add_open_application("new app", "/new").await?;
+    c.wait_all_serving("/new/x").await?;
+    let slowest = started.elapsed();
     println!("propagation of a new application to 3 engines: {slowest:?}");
     assert!(slowest < Duration::from_secs(1), "{slowest:?}");
 

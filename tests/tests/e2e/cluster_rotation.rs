@@ -11,7 +11,7 @@ use gatehouse_tests::node::Node;
 use gatehouse_tests::{free_port, wait};
 use serde_json::json;
 
-use crate::cluster::{console_with, serving, status_of, Cluster, IPS};
+use crate::cluster::{console_with, serving, Cluster, IPS};
 
 const LOOPBACK: [u8; 4] = [127, 0, 0, 1];
 
@@ -57,6 +57,45 @@ async fn generate_pair(c: &Cluster, alias: &str) -> anyhow::Result<(u64, String)
     ))
 }
 
+/// `GET /engines/certificateRotation`.
+async fn rotation(c: &Cluster) -> anyhow::Result<serde_json::Value> {
+    let (status, body) = c.api.get("/engines/certificateRotation").await?;
+    anyhow::ensure!(status == 200, "{status} {body}");
+    Ok(body)
+}
+
+/// `PUT /httpsListeners/3`: key pair `id` for `CONFIG QUERY`.
+async fn assign_config_query(
+    c: &Cluster,
+    id: u64,
+) -> anyhow::Result<(reqwest::StatusCode, serde_json::Value)> {
+    c.api
+        .put("/httpsListeners/3", &json!({ "keyPairId": id }))
+        .await
+}
+
+/// Fingerprint of the certificate served on a loopback port.
+async fn served(port: u16) -> anyhow::Result<String> {
+    Ok(fingerprint(
+        &served_certificate_at(LOOPBACK, "127.0.0.1", port).await?,
+    ))
+}
+
+/// Waits until nothing listens on a loopback port.
+async fn closed(port: u16) -> anyhow::Result<()> {
+    wait::until(
+        "the rotation port closing",
+        Duration::from_secs(10),
+        || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn config_query_certificate_rotation_completes_with_no_engine_losing_contact(
 ) -> anyhow::Result<()> {
@@ -80,7 +119,7 @@ async fn config_query_certificate_rotation_completes_with_no_engine_losing_conta
     for ip in IPS {
         serving(&c.url(ip, "/app/x")).await?;
     }
-    let old = fingerprint(&served_certificate_at(LOOPBACK, "127.0.0.1", c.config_port).await?);
+    let old = served(c.config_port).await?;
     assert_eq!(pinned(&files[2]), std::slice::from_ref(&old));
 
     // Engine 2 is down while the rotation starts: it will only learn of it from the rotation port.
@@ -91,10 +130,7 @@ async fn config_query_certificate_rotation_completes_with_no_engine_losing_conta
     ];
 
     let (new_id, new) = generate_pair(&c, "config-query-2").await?;
-    let (status, body) = c
-        .api
-        .put("/httpsListeners/3", &json!({"keyPairId": new_id}))
-        .await?;
+    let (status, body) = assign_config_query(&c, new_id).await?;
     assert_eq!(status, 200, "{body}");
 
     // New handshakes on the config-query port get the new certificate at once; the rotation
@@ -110,26 +146,22 @@ async fn config_query_certificate_rotation_completes_with_no_engine_losing_conta
         },
     )
     .await?;
-    let on_rotation_port =
-        fingerprint(&served_certificate_at(LOOPBACK, "127.0.0.1", rotation_port).await?);
+    let on_rotation_port = served(rotation_port).await?;
     assert_eq!(on_rotation_port, old);
 
     // One window at a time.
     let (other_id, _) = generate_pair(&c, "config-query-3").await?;
-    let (status, body) = c
-        .api
-        .put("/httpsListeners/3", &json!({"keyPairId": other_id}))
-        .await?;
+    let (status, body) = assign_config_query(&c, other_id).await?;
     assert_eq!(status, 422, "{body}");
     assert!(body.to_string().contains("rotation"), "{body}");
-    let (_, rotation) = c.api.get("/engines/certificateRotation").await?;
-    assert_eq!(rotation["open"], true, "{rotation}");
-    assert_eq!(rotation["newKeyPairId"], new_id, "{rotation}");
+    let window = rotation(&c).await?;
+    assert_eq!(window["open"], true, "{window}");
+    assert_eq!(window["newKeyPairId"], new_id, "{window}");
     assert!(
-        rotation["pendingEngines"]
+        window["pendingEngines"]
             .as_array()
             .is_some_and(|p| p.iter().any(|n| n == "rot-2")),
-        "{rotation}"
+        "{window}"
     );
 
     // The running engines learn the new fingerprint through the config channel and rewrite
@@ -166,23 +198,10 @@ async fn config_query_certificate_rotation_completes_with_no_engine_losing_conta
     wait::until(
         "the rotation window closing",
         Duration::from_secs(15),
-        || async {
-            let (_, r) = c.api.get("/engines/certificateRotation").await.ok()?;
-            (r["open"] == false).then_some(())
-        },
+        || async { (rotation(&c).await.ok()?["open"] == false).then_some(()) },
     )
     .await?;
-    wait::until(
-        "the rotation port closing",
-        Duration::from_secs(10),
-        || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", rotation_port))
-                .await
-                .is_err()
-                .then_some(())
-        },
-    )
-    .await?;
+    closed(rotation_port).await?;
     for file in &files {
         wait::until(
             "bootstrap files naming only the new certificate",
@@ -194,29 +213,8 @@ async fn config_query_certificate_rotation_completes_with_no_engine_losing_conta
 
     // No engine lost contact: a change still reaches all three, and the two that stayed up never
     // failed a poll.
-    let app = json!({"name": "after rotation", "contextRoot": "/after", "virtualHostIds": [1],
-                     "siteId": 1});
-    let (status, created) = c.api.post("/applications", &app).await?;
-    assert_eq!(status, 200, "{created}");
-    let app_id = created["id"].as_u64().unwrap_or(0);
-    let (status, _) = c
-        .api
-        .post(
-            &format!("/applications/{app_id}/resources"),
-            &json!({"name": "all", "pathPatterns": [{"type": "WILDCARD", "pattern": "/*"}],
-                    "unprotected": true}),
-        )
-        .await?;
-    assert_eq!(status, 200);
-    for ip in IPS {
-        let url = c.url(ip, "/after/x");
-        wait::until(
-            &format!("{ip} serving /after"),
-            Duration::from_secs(5),
-            || async { (status_of(&url).await == Some(200)).then_some(()) },
-        )
-        .await?;
-    }
+    c.add_open_application("after rotation", "/after").await?;
+    c.wait_all_serving("/after/x").await?;
     assert_eq!(poll_failures(&engines[0]).await?, failures_before[0]);
     assert_eq!(poll_failures(&engines[1]).await?, failures_before[1]);
     Ok(())
@@ -232,16 +230,13 @@ async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyh
     .await?;
     // Registered with a bootstrap, never started: it cannot confirm.
     c.register("offline").await?;
-    let old = fingerprint(&served_certificate_at(LOOPBACK, "127.0.0.1", c.config_port).await?);
+    let old = served(c.config_port).await?;
     let (new_id, _) = generate_pair(&c, "config-query-2").await?;
-    let (status, body) = c
-        .api
-        .put("/httpsListeners/3", &json!({"keyPairId": new_id}))
-        .await?;
+    let (status, body) = assign_config_query(&c, new_id).await?;
     assert_eq!(status, 200, "{body}");
-    let (_, rotation) = c.api.get("/engines/certificateRotation").await?;
-    assert_eq!(rotation["open"], true, "{rotation}");
-    assert_eq!(rotation["pendingEngines"], json!(["offline"]), "{rotation}");
+    let window = rotation(&c).await?;
+    assert_eq!(window["open"], true, "{window}");
+    assert_eq!(window["pendingEngines"], json!(["offline"]), "{window}");
     wait::until(
         "the rotation port serving the old certificate",
         Duration::from_secs(5),
@@ -258,8 +253,8 @@ async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyh
     // The window is kept in the store: a console killed and restarted resumes it.
     c.console.kill_hard().await?;
     c.console.restart().await?;
-    let (_, rotation) = c.api.get("/engines/certificateRotation").await?;
-    assert_eq!(rotation["open"], true, "{rotation}");
+    let window = rotation(&c).await?;
+    assert_eq!(window["open"], true, "{window}");
     wait::until(
         "the restarted console serving the old certificate on the rotation port",
         Duration::from_secs(5),
@@ -275,10 +270,7 @@ async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyh
     wait::until(
         "the window ending after its 4 s",
         Duration::from_secs(10),
-        || async {
-            let (_, r) = c.api.get("/engines/certificateRotation").await.ok()?;
-            (r["open"] == false).then_some(())
-        },
+        || async { (rotation(&c).await.ok()?["open"] == false).then_some(()) },
     )
     .await?;
     c.console
@@ -287,23 +279,10 @@ async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyh
             Duration::from_secs(5),
         )
         .await?;
-    wait::until(
-        "the rotation port closing",
-        Duration::from_secs(10),
-        || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", rotation_port))
-                .await
-                .is_err()
-                .then_some(())
-        },
-    )
-    .await?;
+    closed(rotation_port).await?;
     // The next key pair may be assigned now.
     let (other_id, _) = generate_pair(&c, "config-query-3").await?;
-    let (status, body) = c
-        .api
-        .put("/httpsListeners/3", &json!({"keyPairId": other_id}))
-        .await?;
+    let (status, body) = assign_config_query(&c, other_id).await?;
     assert_eq!(status, 200, "{body}");
     Ok(())
 }
