@@ -281,8 +281,10 @@ impl Console {
         store.record_engine_poll(engine, report.applied_revision, report.refused.as_deref())?;
         if !report.trusted_fingerprints.is_empty() {
             store.set_engine_trust(engine, &report.trusted_fingerprints)?;
-            // An open rotation window may now be complete.
-            self.settings.config_query_changed.notify_one();
+            if store.rotation()?.is_some() {
+                // The open rotation window may now be complete.
+                self.settings.config_query_changed.notify_one();
+            }
         }
         if let Some(why) = &report.refused {
             tracing::warn!(engine, revision = report.applied_revision, reason = %why, "engine refused the snapshot");
