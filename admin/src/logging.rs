@@ -1,5 +1,5 @@
 //! The main log on stderr (text or JSON per `pa.log.format`). `RUST_LOG` overrides the default
-//! `info` filter.
+//! `info` filter. Access lines, formatted by `gatehouse_gateway::access_log`, join the same queue.
 //!
 //! Request threads never write to stderr themselves: a formatted line goes into a bounded queue
 //! (no lock, no wake-up) and a background thread writes whatever has queued every
@@ -29,6 +29,8 @@ const QUEUE_LINES: usize = 65_536;
 /// Installs the global subscriber; keep the guard alive until exit (dropping it flushes the log).
 pub fn init(format: LogFormat) -> LogGuard {
     let (queue, guard) = spawn_writer();
+    let access_queue = queue.clone();
+    gatehouse_gateway::access_log::install(format, Box::new(move |line| access_queue.push(line)));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -43,7 +45,8 @@ pub fn init(format: LogFormat) -> LogGuard {
     guard
 }
 
-/// The sending side: what the subscriber writes formatted lines into.
+/// The sending side: what the subscriber (and the access log) write formatted lines into.
+#[derive(Clone)]
 struct LineQueue {
     tx: SyncSender<Vec<u8>>,
     dropped: Arc<AtomicU64>,
@@ -143,23 +146,28 @@ impl<'q> MakeWriter<'q> for LineQueue {
     }
 }
 
-impl Write for LineWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.queue.tx.try_send(buf.to_vec()) {
+impl LineQueue {
+    /// Queues one formatted line (never blocks; counts it as dropped when the queue is full).
+    fn push(&self, line: Vec<u8>) {
+        match self.tx.try_send(line) {
             Ok(()) => {
-                if self.queue.asleep.load(Ordering::SeqCst)
-                    && self.queue.asleep.swap(false, Ordering::SeqCst)
-                {
-                    if let Some(writer) = &self.queue.writer {
+                if self.asleep.load(Ordering::SeqCst) && self.asleep.swap(false, Ordering::SeqCst) {
+                    if let Some(writer) = &self.writer {
                         writer.unpark();
                     }
                 }
             }
             Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
-                self.queue.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.queue.push(buf.to_vec());
         Ok(buf.len())
     }
 

@@ -89,7 +89,7 @@ mod tests {
         match route {
             Route::App { app, resource, .. } => {
                 assert_eq!(app.id, 42);
-                assert_eq!(resource.name, "writes");
+                assert_eq!(&*resource.name, "writes");
             }
             other => panic!("unexpected route {other:?}"),
         }

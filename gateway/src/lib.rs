@@ -5,6 +5,7 @@
 //! the configuration changes) and runs the [`pipeline`]. Start-up settings come from
 //! run.properties ([`props`]); the runtime configuration is a `gatehouse_model::ConfigDocument`.
 
+pub mod access_log;
 pub mod authtoken;
 pub mod engine;
 pub mod host_info;

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use http::header::{CONNECTION, HOST, UPGRADE};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -46,7 +46,7 @@ use forward::Outgoing;
 use forwarded::Origin;
 use respond::PipelineError;
 
-const X_REQUEST_ID: &str = "x-request-id";
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Handles one request end to end; never fails (errors become responses).
 pub async fn handle(
@@ -54,12 +54,7 @@ pub async fn handle(
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> Response<GatewayBody> {
-    let mut ctx = RequestCtx::new(
-        engine.ids.next(),
-        conn,
-        req.method().as_str(),
-        req.uri().path(),
-    );
+    let mut ctx = RequestCtx::new(engine.ids.next(), conn, req.method(), req.uri().path());
     let wants_html = respond::wants_html(req.headers());
     // An HTTP/1 request whose body the gateway may answer without reading (refusals, reserved
     // endpoints): the connection cannot be reused after such an answer.
@@ -89,9 +84,8 @@ pub async fn handle(
         }
         resp
     });
-    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
-        resp.headers_mut().insert(X_REQUEST_ID, v);
-    }
+    resp.headers_mut()
+        .insert(X_REQUEST_ID, ctx.id.header_value());
     if unread_body && ctx.upstream.is_none() {
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -119,10 +113,9 @@ async fn run(
     let Some(snap) = snapshot else {
         return Err(PipelineError::NotConfigured);
     };
-    let authority = authority_of(&parts);
     let origin = snap.forwarding.origin(
         &parts.headers,
-        authority.as_deref(),
+        authority_of(&parts),
         ctx.conn.peer.ip(),
         ctx.conn.secure,
     );
@@ -154,7 +147,7 @@ async fn run(
         } => (app, resource, path.into_owned()),
     };
     let (app, resource, path) = routed;
-    ctx.path = path.clone();
+    ctx.path.clone_from(&path);
     ctx.application = Some(app.name.clone());
     ctx.resource = Some(resource.name.clone());
     ctx.audited = resource.audited;
@@ -266,7 +259,7 @@ async fn proxy(
         .headers
         .get(HOST)
         .cloned()
-        .or_else(|| authority_of(&parts).and_then(|a| HeaderValue::from_str(&a).ok()));
+        .or_else(|| authority_of(&parts).and_then(|a| HeaderValue::from_str(a).ok()));
     headers::clean_request(&mut parts.headers, upgrade, &snap.identity_headers);
     forwarded::set_upstream_headers(&mut parts.headers, &origin, ctx.conn.peer.ip());
     if !site.def.send_pa_cookie {
@@ -291,11 +284,13 @@ async fn proxy(
             &mut parts.headers,
         )?;
     }
-    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
-        parts.headers.insert(X_REQUEST_ID, v);
-    }
-    let mut path_and_query = encode_for_upstream(&path).into_owned();
-    if let Some(q) = parts.uri.query() {
+    parts.headers.insert(X_REQUEST_ID, ctx.id.header_value());
+    let encoded = encode_for_upstream(&path);
+    let query = parts.uri.query();
+    let mut path_and_query =
+        String::with_capacity(encoded.len() + query.map_or(0, |q| q.len() + 1));
+    path_and_query.push_str(&encoded);
+    if let Some(q) = query {
         path_and_query.push('?');
         path_and_query.push_str(q);
     }
@@ -377,13 +372,12 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
 }
 
 /// `Host` (HTTP/1.1) or the URI authority (HTTP/2, absolute-form).
-fn authority_of(parts: &Parts) -> Option<String> {
+fn authority_of(parts: &Parts) -> Option<&str> {
     parts
         .headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_string()))
+        .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
 }
 
 fn log_refusal(ctx: &RequestCtx, err: &PipelineError) {
@@ -407,20 +401,19 @@ fn access_log(ctx: &RequestCtx, status: StatusCode) {
     if !ctx.audited {
         return;
     }
-    tracing::info!(
-        target: "gatehouse::access",
-        request_id = %ctx.id,
-        client = %ctx.client_ip,
-        method = %ctx.method,
-        path = %ctx.path,
-        application = ctx.application.as_deref().unwrap_or("-"),
-        resource = ctx.resource.as_deref().unwrap_or("-"),
-        subject = ctx.subject.as_deref().unwrap_or("-"),
-        auth = ctx.auth_mech.unwrap_or("-"),
-        status = status.as_u16(),
-        upstream_us = ctx.upstream.map_or(0, micros),
-        total_us = micros(ctx.started.elapsed()),
-    );
+    crate::access_log::record(&crate::access_log::AccessLine {
+        request_id: &ctx.id,
+        client: ctx.client_ip,
+        method: ctx.method.as_str(),
+        path: &ctx.path,
+        application: ctx.application.as_deref().unwrap_or("-"),
+        resource: ctx.resource.as_deref().unwrap_or("-"),
+        subject: ctx.subject.as_deref().unwrap_or("-"),
+        auth: ctx.auth_mech.unwrap_or("-"),
+        status: status.as_u16(),
+        upstream_us: ctx.upstream.map_or(0, micros),
+        total_us: micros(ctx.started.elapsed()),
+    });
 }
 
 /// Whole microseconds, saturating (a log field, not a measurement).

@@ -7,6 +7,7 @@ pub mod trie;
 pub mod vhost;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use gatehouse_model::objects::ApplicationType;
 
@@ -23,7 +24,7 @@ pub struct RouteResource {
     /// Resource id (0 for the implicit root resource).
     pub id: u64,
     /// Name, for logs.
-    pub name: String,
+    pub name: Arc<str>,
     /// Rules run, authentication optional.
     pub anonymous: bool,
     /// No authentication, no access-control rules.
@@ -41,7 +42,7 @@ pub struct RouteApp {
     /// Application id.
     pub id: u64,
     /// Name, for logs and metrics.
-    pub name: String,
+    pub name: Arc<str>,
     /// Context root (`/` or `/a/b`).
     pub context_root: String,
     /// Match case-sensitively.
@@ -183,11 +184,12 @@ impl RouteTable {
                 path,
             });
         }
-        let folded: Cow<'_, str> = if app.case_sensitive {
-            Cow::Borrowed(rest)
-        } else {
-            Cow::Owned(rest.to_ascii_lowercase())
-        };
+        let folded: Cow<'_, str> =
+            if app.case_sensitive || !rest.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Borrowed(rest)
+            } else {
+                Cow::Owned(rest.to_ascii_lowercase())
+            };
         match app.matcher.find(&folded, input.method) {
             Some(r) => Ok(Route::App {
                 app,

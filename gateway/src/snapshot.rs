@@ -197,7 +197,7 @@ fn compile_app(
     };
     Some(RouteApp {
         id: app.id,
-        name: app.name.clone(),
+        name: app.name.as_str().into(),
         context_root: app.context_root.clone(),
         case_sensitive: app.case_sensitive_path,
         allow_empty_segments: app.allow_empty_path_segments,
@@ -221,7 +221,7 @@ fn compile_app(
             .iter()
             .map(|r| RouteResource {
                 id: r.id,
-                name: r.name.clone(),
+                name: r.name.as_str().into(),
                 anonymous: r.anonymous,
                 unprotected: r.unprotected,
                 audited: r.audit_level == gatehouse_model::objects::AuditLevel::On,
@@ -262,7 +262,7 @@ fn compile_globals(doc: &ConfigDocument, problems: &mut Problems) -> GlobalResou
             .iter()
             .map(|g| RouteResource {
                 id: 0,
-                name: format!("global unprotected: {}", g.name),
+                name: format!("global unprotected: {}", g.name).into(),
                 anonymous: false,
                 unprotected: true,
                 audited: g.audit_level == gatehouse_model::objects::AuditLevel::On,

@@ -16,6 +16,7 @@ use gatehouse_model::ConfigDocument;
 use http::HeaderValue;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty};
+use smallvec::SmallVec;
 use tokio_rustls::TlsConnector;
 
 pub use pool::{Endpoint, PoolError, PoolSettings, PooledBody, SendError};
@@ -142,15 +143,17 @@ impl SiteClient {
 
     /// Targets in the order to try them: available ones first (rotated for round robin), then
     /// the ones marked down, as a last resort.
-    pub fn attempt_order(&self) -> Vec<&Target> {
+    pub fn attempt_order(&self) -> SmallVec<[&Target; 4]> {
         let n = self.targets.len();
         let start = match self.def.load_balancing_strategy.kind {
             LoadBalancingType::RoundRobin if n > 0 => self.next.fetch_add(1, Ordering::Relaxed) % n,
             _ => 0,
         };
-        let rotated = (0..n).map(|i| &self.targets[(start + i) % n]);
-        let (up, down): (Vec<_>, Vec<_>) = rotated.partition(|t| !t.is_down());
-        up.into_iter().chain(down).collect()
+        let rotated = || (0..n).map(move |i| &self.targets[(start + i) % n]);
+        let down: SmallVec<[bool; 4]> = rotated().map(Target::is_down).collect();
+        let up_first = rotated().zip(&down).filter(|(_, d)| !**d);
+        let then_down = rotated().zip(&down).filter(|(_, d)| **d);
+        up_first.chain(then_down).map(|(t, _)| t).collect()
     }
 }
 

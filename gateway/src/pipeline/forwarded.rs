@@ -103,7 +103,8 @@ impl ForwardingPolicy {
             .filter(|_| trusted)
             .find_map(|h| pick(headers, h, self.host_location));
         let raw_host = forwarded_host
-            .or_else(|| authority.map(str::to_string))
+            .map(std::borrow::Cow::Owned)
+            .or_else(|| authority.map(std::borrow::Cow::Borrowed))
             .unwrap_or_default();
         let (host, port) = split_host(&raw_host, if proto == "https" { 443 } else { 80 });
         let client_ip = self
@@ -113,7 +114,7 @@ impl ForwardingPolicy {
             .find_map(|h| pick(headers, h, self.ip_location).and_then(|v| parse_ip(&v)))
             .unwrap_or(peer);
         let trusted_chain = if trusted && !self.ip_headers.is_empty() {
-            joined(headers, &http::HeaderName::from_static("x-forwarded-for"))
+            joined(headers, &X_FORWARDED_FOR)
         } else {
             None
         };
@@ -203,58 +204,117 @@ pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Sets the gateway's forwarding headers on an upstream request (after client copies were removed).
+/// The values are written into one buffer and copied once each into their header values.
 pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAddr) {
-    let xff = match &origin.trusted_chain {
-        Some(chain) => format!("{chain}, {peer}"),
-        None => peer.to_string(),
-    };
-    let host_port = if (origin.proto == "https" && origin.port == 443)
-        || (origin.proto == "http" && origin.port == 80)
-    {
-        origin.host.clone()
-    } else {
-        format!("{}:{}", origin.host, origin.port)
-    };
-    let forwarded = format!(
-        "for={};proto={};host={}",
-        forwarded_node(origin.client_ip),
-        origin.proto,
-        quoted(&host_port)
-    );
-    let pairs = [
-        ("x-forwarded-for", xff),
-        ("x-forwarded-proto", origin.proto.to_string()),
-        ("x-forwarded-host", host_port),
-        ("x-forwarded-port", origin.port.to_string()),
-        ("forwarded", forwarded),
-    ];
-    for (name, value) in pairs {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(name), v);
+    use std::fmt::Write as _;
+    let mut buf = String::with_capacity(160);
+    if let Some(chain) = &origin.trusted_chain {
+        buf.push_str(chain);
+        buf.push_str(", ");
+    }
+    let _ = write!(buf, "{peer}");
+    set(headers, X_FORWARDED_FOR, &buf);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
+    buf.clear();
+    let default_port = (origin.proto == "https" && origin.port == 443)
+        || (origin.proto == "http" && origin.port == 80);
+    buf.push_str(&origin.host);
+    if !default_port {
+        let _ = write!(buf, ":{}", origin.port);
+    }
+    set(headers, X_FORWARDED_HOST, &buf);
+    let host_port_end = buf.len();
+    let _ = write!(buf, "{}", origin.port);
+    set(headers, X_FORWARDED_PORT, &buf[host_port_end..]);
+    buf.truncate(host_port_end);
+    let host_port = std::mem::take(&mut buf);
+    buf.push_str("for=");
+    match origin.client_ip {
+        IpAddr::V4(v4) => {
+            let _ = write!(buf, "{v4}");
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(buf, "\"[{v6}]\"");
         }
     }
+    buf.push_str(";proto=");
+    buf.push_str(origin.proto);
+    buf.push_str(";host=");
+    push_quoted(&mut buf, &host_port);
+    set(headers, FORWARDED, &buf);
 }
 
-fn forwarded_node(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("\"[{v6}]\""),
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
     }
 }
 
-fn quoted(v: &str) -> String {
+/// A `Forwarded` parameter value: a token as is, anything else quoted (RFC 7239 §4).
+fn push_quoted(buf: &mut String, v: &str) {
     if v.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
     {
-        v.to_string()
+        buf.push_str(v);
     } else {
-        format!("\"{}\"", v.replace('"', ""))
+        buf.push('"');
+        buf.extend(v.chars().filter(|c| *c != '"'));
+        buf.push('"');
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_headers_carry_the_origin() {
+        let origin = |ip: &str, host: &str, port, proto, chain: Option<&str>| Origin {
+            client_ip: ip.parse().unwrap(),
+            host: host.into(),
+            port,
+            proto,
+            trusted_chain: chain.map(str::to_string),
+        };
+        let get = |h: &HeaderMap, n: &str| h.get(n).unwrap().to_str().unwrap().to_string();
+        let mut h = HeaderMap::new();
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        set_upstream_headers(
+            &mut h,
+            &origin("203.0.113.9", "a.test", 443, "https", None),
+            peer,
+        );
+        assert_eq!(get(&h, "x-forwarded-for"), "10.0.0.2");
+        assert_eq!(get(&h, "x-forwarded-proto"), "https");
+        assert_eq!(get(&h, "x-forwarded-host"), "a.test");
+        assert_eq!(get(&h, "x-forwarded-port"), "443");
+        assert_eq!(
+            get(&h, "forwarded"),
+            "for=203.0.113.9;proto=https;host=a.test"
+        );
+        let o = origin(
+            "2001:db8::1",
+            "a.test",
+            8080,
+            "http",
+            Some("1.1.1.1, 2.2.2.2"),
+        );
+        set_upstream_headers(&mut h, &o, peer);
+        assert_eq!(get(&h, "x-forwarded-for"), "1.1.1.1, 2.2.2.2, 10.0.0.2");
+        assert_eq!(get(&h, "x-forwarded-host"), "a.test:8080");
+        assert_eq!(get(&h, "x-forwarded-port"), "8080");
+        assert_eq!(
+            get(&h, "forwarded"),
+            "for=\"[2001:db8::1]\";proto=http;host=\"a.test:8080\""
+        );
+        assert_eq!(h.len(), 5, "each header set once");
+    }
 
     #[test]
     fn host_and_port_split() {

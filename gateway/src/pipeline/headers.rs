@@ -3,6 +3,7 @@
 
 use http::header::{CONNECTION, UPGRADE};
 use http::{HeaderMap, HeaderName};
+use smallvec::SmallVec;
 
 use crate::identity::IdentityHeaders;
 
@@ -57,16 +58,7 @@ pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &Ident
     } else {
         None
     };
-    let listed = connection_listed(headers);
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| {
-            HOP_BY_HOP.contains(&n.as_str())
-                || listed.contains(n)
-                || is_owned(n.as_str(), extra_owned)
-        })
-        .cloned()
-        .collect();
+    let doomed = doomed(headers, |n| is_owned(n.as_str(), extra_owned));
     for name in doomed {
         headers.remove(&name);
     }
@@ -76,14 +68,25 @@ pub fn clean_request(headers: &mut HeaderMap, upgrade: bool, extra_owned: &Ident
     }
 }
 
-/// The headers a `Connection` header names (never more than what is named).
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
+/// The names to remove: hop-by-hop, listed in `Connection` (never more than what is named), or
+/// `also`. Kept on the stack for the usual handful.
+fn doomed(headers: &HeaderMap, also: impl Fn(&HeaderName) -> bool) -> SmallVec<[HeaderName; 4]> {
+    let listed: SmallVec<[&str; 4]> = headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    headers
+        .keys()
+        .filter(|n| {
+            HOP_BY_HOP.contains(&n.as_str())
+                || listed.iter().any(|t| t.eq_ignore_ascii_case(n.as_str()))
+                || also(n)
+        })
+        .cloned()
         .collect()
 }
 
@@ -92,13 +95,7 @@ pub fn clean_response(headers: &mut HeaderMap, switching: bool) {
     if switching {
         return;
     }
-    let listed = connection_listed(headers);
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| HOP_BY_HOP.contains(&n.as_str()) || listed.contains(n))
-        .cloned()
-        .collect();
-    for name in doomed {
+    for name in doomed(headers, |_| false) {
         headers.remove(&name);
     }
 }

@@ -8,8 +8,10 @@ pub type VhostIndex = usize;
 /// Compiled virtual hosts.
 #[derive(Debug, Default)]
 pub struct VhostTable {
-    exact: HashMap<(Box<str>, u16), VhostIndex>,
-    wildcard: HashMap<(Box<str>, u16), VhostIndex>,
+    /// Per port, by host name (looked up without allocating a key).
+    exact: HashMap<u16, HashMap<Box<str>, VhostIndex>>,
+    /// Per port, by the suffix after `*.`.
+    wildcard: HashMap<u16, HashMap<Box<str>, VhostIndex>>,
     any: HashMap<u16, VhostIndex>,
 }
 
@@ -22,23 +24,29 @@ impl VhostTable {
         if host == "*" {
             self.any.insert(port, index);
         } else if let Some(suffix) = host.strip_prefix("*.") {
-            self.wildcard.insert((suffix.into(), port), index);
+            let by_suffix = self.wildcard.entry(port).or_default();
+            by_suffix.insert(suffix.into(), index);
         } else {
-            self.exact.insert((host.into(), port), index);
+            self.exact
+                .entry(port)
+                .or_default()
+                .insert(host.into(), index);
         }
     }
 
     /// Finds the most specific virtual host for a lower-case host name and port.
     pub fn find(&self, host: &str, port: u16) -> Option<VhostIndex> {
-        if let Some(i) = self.exact.get(&(Box::from(host), port)) {
+        if let Some(i) = self.exact.get(&port).and_then(|by_host| by_host.get(host)) {
             return Some(*i);
         }
-        let mut rest = host;
-        while let Some((_, suffix)) = rest.split_once('.') {
-            if let Some(i) = self.wildcard.get(&(Box::from(suffix), port)) {
-                return Some(*i);
+        if let Some(by_suffix) = self.wildcard.get(&port) {
+            let mut rest = host;
+            while let Some((_, suffix)) = rest.split_once('.') {
+                if let Some(i) = by_suffix.get(suffix) {
+                    return Some(*i);
+                }
+                rest = suffix;
             }
-            rest = suffix;
         }
         self.any.get(&port).copied()
     }
