@@ -162,17 +162,10 @@ async fn run(
     }
     ctx.cors = access::CorsAnswer::of(policies, &parts, &origin);
     let mut identity = None;
-    // Only API requests to protected resources have a token to check. The check's future is
-    // large (token validation, key fetches): boxed, it does not swell every request's future.
+    // Only API requests to protected resources have a token to check. A cache hit is awaited in
+    // place; the large verification future exists (boxed) only on a miss.
     let authenticated = if api && !resource.unprotected {
-        Box::pin(authn::authenticate(
-            engine,
-            snap,
-            app,
-            resource,
-            &parts.headers,
-        ))
-        .await?
+        authn::authenticate(engine, snap, app, resource, &parts.headers).await?
     } else {
         None
     };

@@ -92,6 +92,18 @@ impl TokenCache {
         found
     }
 
+    /// A cached identity that has not expired, counted as a hit; a miss is not counted here
+    /// (the [`get_or_verify`](Self::get_or_verify) that follows counts it).
+    pub async fn lookup(&self, key: &TokenKey) -> Option<Arc<Identity>> {
+        let found = self.entries.get(key).await.filter(|id| {
+            id.cache_until
+                .or(id.expires_at)
+                .is_none_or(|until| until > SystemTime::now())
+        })?;
+        self.counters.hits.inc();
+        Some(found)
+    }
+
     /// The cached identity for `key`, or the result of `verify` (stored when it succeeds).
     /// Concurrent callers with the same key wait for one verification (single flight).
     pub async fn get_or_verify<F>(

@@ -14,7 +14,7 @@ use gatehouse_model::objects::ApplicationType;
 use http::HeaderMap;
 
 use crate::engine::Engine;
-use crate::oauth::cache::TokenCache;
+use crate::oauth::cache::{TokenCache, TokenKey};
 use crate::oauth::{bearer_token, Identity, TokenError};
 use crate::route::{RouteApp, RouteResource};
 use crate::snapshot::Snapshot;
@@ -51,6 +51,9 @@ pub fn is_api_request(app: &RouteApp, headers: &HeaderMap) -> bool {
 
 /// Authenticates a routed request. `None`: not an API request (unprotected resource, or a web
 /// request); otherwise the API request's identity (absent on an anonymous resource).
+///
+/// A token already in the verified-token cache costs a hash and a lookup here; only a miss
+/// builds the (large) verification future, boxed, so hits do not carry or copy it.
 pub async fn authenticate(
     engine: &Engine,
     snap: &Snapshot,
@@ -84,19 +87,41 @@ pub async fn authenticate(
         );
         return Err(refuse(TokenError::Unavailable));
     };
+    let caches = validator.caches();
     let key = TokenCache::key(validator.instance(), token);
+    let cached = if caches {
+        engine.tokens.lookup(&key).await
+    } else {
+        None
+    };
+    let identity = match cached {
+        Some(identity) => identity,
+        None => Box::pin(verify(engine, &validator, token, key, caches))
+            .await
+            .map_err(refuse)?,
+    };
+    Ok(Some(ApiRequest {
+        identity: Some(identity),
+    }))
+}
+
+/// A token not found in the cache: verified (and cached, one verification for concurrent
+/// requests with the same token) or, for a validator that does not cache, verified each time.
+async fn verify(
+    engine: &Engine,
+    validator: &crate::oauth::TokenValidator,
+    token: &str,
+    key: TokenKey,
+    caches: bool,
+) -> Result<Arc<Identity>, TokenError> {
     let verify = async {
         let mut identity = validator.validate(token).await?;
         identity.cache_key = key;
         Ok(identity)
     };
-    let identity = if validator.caches() {
+    if caches {
         engine.tokens.get_or_verify(key, verify).await
     } else {
         verify.await.map(Arc::new)
     }
-    .map_err(refuse)?;
-    Ok(Some(ApiRequest {
-        identity: Some(identity),
-    }))
 }
