@@ -3,7 +3,6 @@
 //! checked on protected resources, or a login started.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use http::request::Parts;
 use http::Response;
@@ -132,34 +131,52 @@ pub async fn session_of(
     let usable = |s: &session::Session| {
         !needs_access_token || s.access_token.as_ref().is_some_and(|(_, exp)| *exp > t)
     };
-    let Some(mut found) = session::read(&parts.headers, ws, m, &sealing, t).filter(usable) else {
+    let Some(current) = session::open(&parts.headers, ws, m, &sealing, t) else {
         return Ok(None);
     };
-    let mut changed = found.due_for_update(m, t);
-    if ws.cfg.enable_refresh_user
-        && t.saturating_sub(found.refreshed) >= ws.cfg.refresh_user_info_claims_interval
-    {
+    if !usable(&current.session) {
+        return Ok(None);
+    }
+    let refresh_due = ws.cfg.enable_refresh_user
+        && t.saturating_sub(current.session.refreshed) >= ws.cfg.refresh_user_info_claims_interval;
+    let update_due = current.session.due_for_update(m, t);
+    let reset = login::reset_loop(ws, &m.cookie_name, &parts.headers);
+    if !refresh_due && !update_due {
+        // The usual request: the identity built when the cookie was first opened.
+        return Ok(Some(WebIdentity {
+            identity: current.identity,
+            set_cookies: reset.into_iter().collect(),
+        }));
+    }
+    let mut found = session::Session::clone(&current.session);
+    let mut refreshed = false;
+    if refresh_due {
         match refresh::user_info(ws, &found).await {
             refresh::Outcome::Refreshed(attrs) => {
                 found.attrs = attrs;
                 found.refreshed = t;
-                changed = true;
+                refreshed = true;
             }
             refresh::Outcome::Revoked => return Ok(None),
             refresh::Outcome::Unavailable => {}
         }
     }
     let mut set_cookies = Vec::new();
-    if changed {
+    if update_due || refreshed {
         let touched = found.touched(ws, t);
         match session::write(&touched, ws, m, &sealing, &parts.headers) {
             Ok(set) => set_cookies = set,
             Err(e) => tracing::warn!(error = %e, "session cookie not re-issued"),
         }
     }
-    set_cookies.extend(login::reset_loop(ws, &m.cookie_name, &parts.headers));
+    set_cookies.extend(reset);
+    let identity = if refreshed {
+        session::Current::of(found, &current.identity.cache_key.1).identity
+    } else {
+        current.identity
+    };
     Ok(Some(WebIdentity {
-        identity: Arc::new(found.into_identity()),
+        identity,
         set_cookies,
     }))
 }

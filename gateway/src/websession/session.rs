@@ -30,8 +30,28 @@ pub enum SessionError {
 pub type AttributeCache = moka::sync::Cache<String, Arc<Map<String, Value>>>;
 
 /// Opened session cookies, by a hash of the token, its kind and the key ids that could open
-/// it: the signature or tag is checked once per cookie, the claims on every request.
-pub type VerifiedSessions = moka::sync::Cache<[u8; 32], Arc<Map<String, Value>>>;
+/// it: the signature or tag is checked once per cookie, the issuer and audience on every
+/// request, and the session and identity a cookie carries are built once.
+pub type VerifiedSessions = moka::sync::Cache<[u8; 32], Arc<OpenedCookie>>;
+
+/// A cookie opened once.
+pub struct OpenedCookie {
+    claims: Map<String, Value>,
+    /// The session and the identity it gives requests, when the cookie carries the attributes
+    /// (with `cacheUserAttributes` they are read from the engine on every request instead).
+    built: Option<Current>,
+    /// The verified-cookie cache key.
+    key: [u8; 32],
+}
+
+/// The session a request carries and the identity it gives the request.
+#[derive(Clone)]
+pub struct Current {
+    /// The session.
+    pub session: Arc<Session>,
+    /// Its identity (rules, identity mappings).
+    pub identity: Arc<Identity>,
+}
 
 /// What sealing and opening session cookies needs.
 #[derive(Debug, Clone, Copy)]
@@ -65,15 +85,61 @@ fn open_cached(
     token: &str,
     kind: codec::CookieType,
     sealing: &Sealing<'_>,
-) -> Option<Arc<Map<String, Value>>> {
+) -> Option<Arc<OpenedCookie>> {
     let key = verified_key(token, kind, sealing.keys);
-    if let Some(claims) = sealing.verified.get(&key) {
-        return Some(claims);
+    if let Some(opened) = sealing.verified.get(&key) {
+        return Some(opened);
     }
-    let claims = Arc::new(codec::open(token, sealing.keys, kind).ok()?);
-    sealing.verified.insert(key, claims.clone());
-    Some(claims)
+    let claims = codec::open(token, sealing.keys, kind).ok()?;
+    let carries_attributes = claims.get("ca").and_then(Value::as_bool) != Some(true);
+    let built = carries_attributes
+        .then(|| Session::from_claims(&claims, sealing.attributes))
+        .flatten()
+        .map(|session| Current::of(session, &key));
+    let opened = Arc::new(OpenedCookie { claims, built, key });
+    sealing.verified.insert(key, opened.clone());
+    Some(opened)
 }
+
+impl std::fmt::Debug for OpenedCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The claims hold the ID and access tokens: never shown.
+        f.debug_struct("OpenedCookie")
+            .field("session", &self.built.as_ref().map(|c| &c.session))
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Current {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Current")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl Current ===
+
+impl Current {
+    /// A session and its identity, keyed (for caches of things derived from the identity, such
+    /// as minted JWTs) by the cookie and the attributes' refresh time: never shared between
+    /// two sessions, and a new key once the attributes were refreshed.
+    pub fn of(session: Session, cookie_key: &[u8; 32]) -> Self {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(cookie_key);
+        h.update(session.refreshed.to_be_bytes());
+        let mut identity = session.identity();
+        identity.cache_key = (WEB_SESSION_IDENTITY, h.finalize().into());
+        Self {
+            session: Arc::new(session),
+            identity: Arc::new(identity),
+        }
+    }
+}
+
+/// The first half of web-session identities' cache keys (validator instances start at 1).
+const WEB_SESSION_IDENTITY: u64 = 0;
 
 /// A logged-in user's session; `Debug` shows neither its ID token nor its access token.
 #[derive(Clone)]
@@ -224,16 +290,36 @@ pub fn read(
     sealing: &Sealing<'_>,
     now: u64,
 ) -> Option<Session> {
+    open(headers, ws, m, sealing, now).map(|current| Session::clone(&current.session))
+}
+
+/// The live session of `ws` the request's cookie carries, and its identity: built once per
+/// cookie unless the attributes are kept engine-side.
+pub fn open(
+    headers: &HeaderMap,
+    ws: &CompiledWebSession,
+    m: &WebSessionManagement,
+    sealing: &Sealing<'_>,
+    now: u64,
+) -> Option<Current> {
     let jar = cookies::request_cookies(headers);
     let token = chunks::join(jar.iter().copied(), &ws.cookie)?;
-    let claims = open_cached(&token, kind(ws), sealing)?;
+    let opened = open_cached(&token, kind(ws), sealing)?;
+    let claims = &opened.claims;
     if claims.get("iss").and_then(Value::as_str) != Some(m.issuer.as_str())
         || claims.get("aud").and_then(Value::as_str) != Some(ws.cfg.audience.as_str())
     {
         return None;
     }
-    let session = Session::from_claims(&claims, sealing.attributes)?;
-    (now < session.expires && now < session.idle_until).then_some(session)
+    let current = match &opened.built {
+        Some(current) => current.clone(),
+        None => Current::of(
+            Session::from_claims(claims, sealing.attributes)?,
+            &opened.key,
+        ),
+    };
+    let session = &current.session;
+    (now < session.expires && now < session.idle_until).then_some(current)
 }
 
 /// The cookie type of `ws` as the codec knows it.
@@ -376,5 +462,53 @@ mod tests {
             read(&req, one, m, &sealing, t + 3600).is_none(),
             "absolute end"
         );
+    }
+
+    /// Identities built from cookies key caches of derived things (minted JWTs): one key per
+    /// session, never shared between users, stable while the cookie is, new on refresh.
+    #[test]
+    fn each_session_identity_has_its_own_cache_key() {
+        let (sessions, keys, attributes) = fixture();
+        let verified = VerifiedSessions::new(100);
+        let sealing = Sealing {
+            keys: &keys,
+            attributes: &attributes,
+            threshold: 4093,
+            verified: &verified,
+        };
+        let m = &sessions.management;
+        let one = &sessions.by_id[&1];
+        let t = 1_800_000_000;
+        let alice = session(t);
+        let bob = Session {
+            sub: "bob".into(),
+            sid: "sid-2".into(),
+            ..session(t)
+        };
+        let cookie =
+            |s: &Session| request_with(&write(s, one, m, &sealing, &HeaderMap::new()).unwrap());
+        let (a_req, b_req) = (cookie(&alice), cookie(&bob));
+        let a = open(&a_req, one, m, &sealing, t + 1).unwrap();
+        let b = open(&b_req, one, m, &sealing, t + 1).unwrap();
+        assert_eq!(a.identity.subject, "alice");
+        assert_eq!(b.identity.subject, "bob");
+        assert_ne!(a.identity.cache_key, b.identity.cache_key);
+        assert_ne!(
+            a.identity.cache_key,
+            Identity::new(String::new(), Map::new(), None).cache_key
+        );
+        let again = open(&a_req, one, m, &sealing, t + 2).unwrap();
+        assert!(
+            Arc::ptr_eq(&a.identity, &again.identity),
+            "built once per cookie"
+        );
+        let refreshed = Current::of(
+            Session {
+                refreshed: t + 60,
+                ..Session::clone(&a.session)
+            },
+            &a.identity.cache_key.1,
+        );
+        assert_ne!(refreshed.identity.cache_key, a.identity.cache_key);
     }
 }
