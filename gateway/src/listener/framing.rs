@@ -79,8 +79,11 @@ enum Verdict {
 pub struct FramingGuard<IO> {
     inner: IO,
     state: State,
+    /// Bytes read from the socket: the first `ready` of them are checked and wait for hyper,
+    /// the rest are not examined yet. One buffer, consumed from the front: no copy between
+    /// buffers and no allocation per request.
     pending: BytesMut,
-    out: BytesMut,
+    ready: usize,
     max_head: usize,
     eof: bool,
 }
@@ -92,29 +95,30 @@ impl<IO> FramingGuard<IO> {
             inner,
             state: State::Head,
             pending: BytesMut::with_capacity(8192),
-            out: BytesMut::new(),
+            ready: 0,
             max_head,
             eof: false,
         }
     }
 
-    /// Moves as many pending bytes as the state allows to `out`.
+    /// The bytes read but not examined yet.
+    fn unexamined(&self) -> &[u8] {
+        &self.pending[self.ready..]
+    }
+
+    /// Passes as many unexamined bytes as the state allows.
     fn advance(&mut self) {
         loop {
-            let before = (self.pending.len(), self.state);
+            let before = (self.ready, self.state);
             match self.state {
-                State::Opaque => {
-                    let all = self.pending.split();
-                    self.out.unsplit(all);
-                }
-                State::Discard => self.pending.clear(),
+                State::Opaque => self.ready = self.pending.len(),
+                State::Discard => self.pending.truncate(self.ready),
                 State::Head => self.head(),
                 State::Length(n) => {
                     let k = usize::try_from(n)
                         .unwrap_or(usize::MAX)
-                        .min(self.pending.len());
-                    let chunk = self.pending.split_to(k);
-                    self.out.unsplit(chunk);
+                        .min(self.unexamined().len());
+                    self.ready += k;
                     let left = n - k as u64;
                     self.state = if left == 0 {
                         State::Head
@@ -124,62 +128,62 @@ impl<IO> FramingGuard<IO> {
                 }
                 State::Chunked(c) => self.chunked(c),
             }
-            if self.pending.is_empty() || (self.pending.len(), self.state) == before {
+            if self.unexamined().is_empty() || (self.ready, self.state) == before {
                 return;
             }
         }
     }
 
     fn head(&mut self) {
-        if self.pending.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&self.pending) {
+        let bytes = self.unexamined();
+        if bytes.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(bytes) {
             return;
         }
-        if self.pending.starts_with(H2_PREFACE) {
+        if bytes.starts_with(H2_PREFACE) {
             self.state = State::Opaque;
             return;
         }
-        let skip = self
-            .pending
+        let skip = bytes
             .iter()
             .take_while(|b| **b == b'\r' || **b == b'\n')
             .count();
-        let Some(end) = find_head_end(&self.pending[skip..]).map(|e| e + skip) else {
-            if self.pending.len() > self.max_head {
+        let Some(end) = find_head_end(&bytes[skip..]).map(|e| e + skip) else {
+            if bytes.len() > self.max_head {
                 self.state = State::Opaque;
             }
             return;
         };
-        match inspect(&self.pending[skip..end]) {
+        match inspect(&bytes[skip..end]) {
             Verdict::Body(next) => {
-                let head = self.pending.split_to(end);
-                self.out.unsplit(head);
+                self.ready += end;
                 self.state = next;
             }
             Verdict::Opaque => self.state = State::Opaque,
             Verdict::Refuse(reason) => {
                 tracing::info!("request refused before parsing: {reason}");
-                self.pending.clear();
-                self.out.extend_from_slice(
+                // Checked requests before it still go out; the refused one and everything
+                // after it are replaced by the synthetic request.
+                self.pending.truncate(self.ready);
+                self.pending.extend_from_slice(
                     format!(
                         "GET / HTTP/1.1\r\nHost: refused.invalid\r\nConnection: close\r\n{REFUSAL_HEADER}: {reason}\r\n\r\n"
                     )
                     .as_bytes(),
                 );
+                self.ready = self.pending.len();
                 self.state = State::Discard;
             }
         }
     }
 
     fn chunked(&mut self, c: Chunk) {
-        match scan_chunks(c, &self.pending) {
+        match scan_chunks(c, self.unexamined()) {
             Scan::More(next) => {
-                let passed = self.pending.split();
-                self.out.unsplit(passed);
+                self.ready = self.pending.len();
                 self.state = State::Chunked(next);
             }
             Scan::Done(used) => {
-                let passed = self.pending.split_to(used);
-                self.out.unsplit(passed);
+                self.ready += used;
                 self.state = State::Head;
             }
             Scan::Malformed => self.state = State::Opaque,
@@ -404,10 +408,11 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if !this.out.is_empty() {
-                let n = this.out.len().min(buf.remaining());
-                buf.put_slice(&this.out[..n]);
-                this.out.advance(n);
+            if this.ready > 0 {
+                let n = this.ready.min(buf.remaining());
+                buf.put_slice(&this.pending[..n]);
+                this.pending.advance(n);
+                this.ready -= n;
                 return Poll::Ready(Ok(()));
             }
             if this.eof {
@@ -428,8 +433,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FramingGuard<IO> {
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(0)) => {
                     this.eof = true;
-                    let rest = this.pending.split();
-                    this.out.unsplit(rest);
+                    this.ready = this.pending.len();
                 }
                 Poll::Ready(Ok(_)) if this.state == State::Discard => this.pending.truncate(before),
                 Poll::Ready(Ok(_)) => this.advance(),

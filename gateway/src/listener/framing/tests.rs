@@ -97,6 +97,26 @@ async fn ambiguous_framing_is_replaced_and_the_rest_dropped() {
 }
 
 #[tokio::test]
+async fn checked_requests_before_a_refused_one_pass_whole() {
+    let good: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+    let bad: &[u8] = b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n";
+    let input = [good, bad].concat();
+    for piece in [1, 4, 4096] {
+        let out = guarded(&input, piece).await;
+        assert!(out.starts_with(good), "piece size {piece}");
+        let rest = String::from_utf8_lossy(&out[good.len()..]).to_string();
+        assert!(
+            rest.starts_with("GET / HTTP/1.1\r\nHost: refused.invalid"),
+            "{rest}"
+        );
+        assert!(
+            !rest.contains("smuggled") && !rest.contains("/c "),
+            "{rest}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_smuggled_request_inside_a_body_is_not_a_head() {
     let input: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 56\r\n\r\n\
 GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n\
