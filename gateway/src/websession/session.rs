@@ -36,12 +36,21 @@ pub type VerifiedSessions = moka::sync::Cache<[u8; 32], Arc<OpenedCookie>>;
 
 /// A cookie opened once.
 pub struct OpenedCookie {
-    claims: Map<String, Value>,
-    /// The session and the identity it gives requests, when the cookie carries the attributes
-    /// (with `cacheUserAttributes` they are read from the engine on every request instead).
-    built: Option<Current>,
+    /// `iss` and `aud`, checked against the configuration on every request.
+    issuer: Option<String>,
+    audience: Option<String>,
+    content: Content,
     /// The verified-cookie cache key.
     key: [u8; 32],
+}
+
+/// What an opened cookie gives requests.
+enum Content {
+    /// The session and its identity, built once (the cookie carries the attributes).
+    Built(Current),
+    /// The claims, to build from on every request: with `cacheUserAttributes` the attributes
+    /// are the engine's, read each time.
+    Claims(Map<String, Value>),
 }
 
 /// The session a request carries and the identity it gives the request.
@@ -91,12 +100,22 @@ fn open_cached(
         return Some(opened);
     }
     let claims = codec::open(token, sealing.keys, kind).ok()?;
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(String::from);
+    let (issuer, audience) = (text("iss"), text("aud"));
     let carries_attributes = claims.get("ca").and_then(Value::as_bool) != Some(true);
     let built = carries_attributes
         .then(|| Session::from_claims(&claims, sealing.attributes))
-        .flatten()
-        .map(|session| Current::of(session, &key));
-    let opened = Arc::new(OpenedCookie { claims, built, key });
+        .flatten();
+    let content = match built {
+        Some(session) => Content::Built(Current::of(session, &key)),
+        None => Content::Claims(claims),
+    };
+    let opened = Arc::new(OpenedCookie {
+        issuer,
+        audience,
+        content,
+        key,
+    });
     sealing.verified.insert(key, opened.clone());
     Some(opened)
 }
@@ -104,8 +123,12 @@ fn open_cached(
 impl std::fmt::Debug for OpenedCookie {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The claims hold the ID and access tokens: never shown.
+        let session = match &self.content {
+            Content::Built(current) => Some(&current.session),
+            Content::Claims(_) => None,
+        };
         f.debug_struct("OpenedCookie")
-            .field("session", &self.built.as_ref().map(|c| &c.session))
+            .field("session", &session)
             .finish_non_exhaustive()
     }
 }
@@ -305,15 +328,14 @@ pub fn open(
     let jar = cookies::request_cookies(headers);
     let token = chunks::join(jar.iter().copied(), &ws.cookie)?;
     let opened = open_cached(&token, kind(ws), sealing)?;
-    let claims = &opened.claims;
-    if claims.get("iss").and_then(Value::as_str) != Some(m.issuer.as_str())
-        || claims.get("aud").and_then(Value::as_str) != Some(ws.cfg.audience.as_str())
+    if opened.issuer.as_deref() != Some(m.issuer.as_str())
+        || opened.audience.as_deref() != Some(ws.cfg.audience.as_str())
     {
         return None;
     }
-    let current = match &opened.built {
-        Some(current) => current.clone(),
-        None => Current::of(
+    let current = match &opened.content {
+        Content::Built(current) => current.clone(),
+        Content::Claims(claims) => Current::of(
             Session::from_claims(claims, sealing.attributes)?,
             &opened.key,
         ),
