@@ -21,3 +21,4 @@ mod streaming;
 mod swap;
 mod websession;
 mod websession_keys;
+mod websession_mapping;
