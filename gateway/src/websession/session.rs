@@ -425,6 +425,36 @@ mod tests {
         }
     }
 
+    /// Web sessions, keys and caches of the test fixture.
+    struct Env {
+        sessions: crate::websession::compiled::WebSessions,
+        keys: SessionKeys,
+        attributes: AttributeCache,
+        verified: VerifiedSessions,
+    }
+
+    impl Env {
+        fn new() -> Self {
+            let (sessions, keys, attributes) = fixture();
+            let verified = VerifiedSessions::new(100);
+            Self {
+                sessions,
+                keys,
+                attributes,
+                verified,
+            }
+        }
+
+        fn sealing(&self) -> Sealing<'_> {
+            Sealing {
+                keys: &self.keys,
+                attributes: &self.attributes,
+                threshold: 4093,
+                verified: &self.verified,
+            }
+        }
+    }
+
     fn request_with(set_cookies: &[String]) -> HeaderMap {
         let pairs: Vec<&str> = set_cookies
             .iter()
@@ -437,14 +467,8 @@ mod tests {
 
     #[test]
     fn idle_absolute_and_audience_limits_hold() {
-        let (sessions, keys, attributes) = fixture();
-        let verified = VerifiedSessions::new(100);
-        let sealing = Sealing {
-            keys: &keys,
-            attributes: &attributes,
-            threshold: 4093,
-            verified: &verified,
-        };
+        let env = Env::new();
+        let (sessions, sealing) = (&env.sessions, env.sealing());
         let m = &sessions.management;
         let (one, two) = (&sessions.by_id[&1], &sessions.by_id[&2]);
         let t = 1_800_000_000;
@@ -490,14 +514,8 @@ mod tests {
     /// session, never shared between users, stable while the cookie is, new on refresh.
     #[test]
     fn each_session_identity_has_its_own_cache_key() {
-        let (sessions, keys, attributes) = fixture();
-        let verified = VerifiedSessions::new(100);
-        let sealing = Sealing {
-            keys: &keys,
-            attributes: &attributes,
-            threshold: 4093,
-            verified: &verified,
-        };
+        let env = Env::new();
+        let (sessions, sealing) = (&env.sessions, env.sealing());
         let m = &sessions.management;
         let one = &sessions.by_id[&1];
         let t = 1_800_000_000;

@@ -26,6 +26,17 @@ pub(crate) struct Cluster {
     pub(crate) keep: tempfile::TempDir,
 }
 
+/// A `CLUSTERED_CONSOLE` node serving the configuration query on loopback `config_port`.
+fn console_node(toml: String, config_port: u16) -> gatehouse_tests::node::NodeBuilder {
+    Node::builder()
+        .toml(toml)
+        .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
+        .prop("admin.initial.password", PASSWORD)
+        .prop("clusterconfig.port", config_port)
+        .prop("clusterconfig.bindAddress", "127.0.0.1")
+        .prop("clusterconfig.public.host", "127.0.0.1")
+}
+
 async fn console() -> anyhow::Result<Cluster> {
     console_with(|b| b).await
 }
@@ -38,18 +49,9 @@ pub(crate) async fn console_with(
     let engine_port = free_port();
     let config_port = free_port();
     let toml = config::simple(engine_port, false, "/app", &[&backend.target()]);
-    let console = extra(
-        Node::builder()
-            .toml(toml)
-            .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
-            .prop("admin.initial.password", PASSWORD)
-            .prop("clusterconfig.port", config_port)
-            .prop("clusterconfig.bindAddress", "127.0.0.1")
-            .prop("clusterconfig.public.host", "127.0.0.1")
-            .prop("engine.polling.delay", 1000),
-    )
-    .start()
-    .await?;
+    let console = extra(console_node(toml, config_port).prop("engine.polling.delay", 1000))
+        .start()
+        .await?;
     let api = AdminClient::new(console.admin_port, "Administrator", PASSWORD);
     Ok(Cluster {
         console,
@@ -336,15 +338,7 @@ async fn a_virtual_hosts_new_key_pair_is_served_by_every_engine_without_restart(
     let config_port = free_port();
     let toml = config::simple(engine_port, true, "/app", &[&backend.target()])
         + &config::vhost(2, "shop.example.test", engine_port);
-    let console = Node::builder()
-        .toml(toml)
-        .prop("pa.operational.mode", "CLUSTERED_CONSOLE")
-        .prop("admin.initial.password", PASSWORD)
-        .prop("clusterconfig.port", config_port)
-        .prop("clusterconfig.bindAddress", "127.0.0.1")
-        .prop("clusterconfig.public.host", "127.0.0.1")
-        .start()
-        .await?;
+    let console = console_node(toml, config_port).start().await?;
     let c = Cluster {
         api: AdminClient::new(console.admin_port, "Administrator", PASSWORD),
         console,

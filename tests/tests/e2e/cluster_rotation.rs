@@ -74,6 +74,14 @@ async fn assign_config_query(
         .await
 }
 
+/// Waits until `port` serves the certificate with the fingerprint `fingerprint_hex`.
+async fn until_serving(port: u16, fingerprint_hex: &str, what: &str) -> anyhow::Result<()> {
+    wait::until(what, Duration::from_secs(5), || async {
+        (served(port).await.ok()? == fingerprint_hex).then_some(())
+    })
+    .await
+}
+
 /// Fingerprint of the certificate served on a loopback port.
 async fn served(port: u16) -> anyhow::Result<String> {
     Ok(fingerprint(
@@ -237,16 +245,10 @@ async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyh
     let window = rotation(&c).await?;
     assert_eq!(window["open"], true, "{window}");
     assert_eq!(window["pendingEngines"], json!(["offline"]), "{window}");
-    wait::until(
+    until_serving(
+        rotation_port,
+        &old,
         "the rotation port serving the old certificate",
-        Duration::from_secs(5),
-        || async {
-            served_certificate_at(LOOPBACK, "127.0.0.1", rotation_port)
-                .await
-                .ok()
-                .map(|der| fingerprint(&der) == old)?
-                .then_some(())
-        },
     )
     .await?;
 
@@ -255,16 +257,10 @@ async fn a_rotation_window_survives_a_console_restart_and_ends_on_time() -> anyh
     c.console.restart().await?;
     let window = rotation(&c).await?;
     assert_eq!(window["open"], true, "{window}");
-    wait::until(
+    until_serving(
+        rotation_port,
+        &old,
         "the restarted console serving the old certificate on the rotation port",
-        Duration::from_secs(5),
-        || async {
-            served_certificate_at(LOOPBACK, "127.0.0.1", rotation_port)
-                .await
-                .ok()
-                .map(|der| fingerprint(&der) == old)?
-                .then_some(())
-        },
     )
     .await?;
     wait::until(

@@ -9,14 +9,16 @@ use gatehouse_tests::node::Node;
 use gatehouse_tests::{config, free_port};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
 
 /// A backend speaking just enough HTTP/1.1: answers `200 <name> <connection number>` to every
-/// request head. Dropping it closes the listener and every connection.
+/// request head. [`RawBackend::stop`] (or dropping it) closes the listener and every connection.
 struct RawBackend {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
-    _tasks: JoinSet<()>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
 }
 
 impl RawBackend {
@@ -26,19 +28,37 @@ impl RawBackend {
         let addr = listener.local_addr()?;
         let connections = Arc::new(AtomicUsize::new(0));
         let count = connections.clone();
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
-            while let Ok((stream, _)) = listener.accept().await {
-                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                conns.spawn(serve(stream, name, n, close_each));
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((stream, _)) = accepted else { break };
+                        let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                        conns.spawn(serve(stream, name, n, close_each));
+                    }
+                    _ = &mut stopped => break,
+                }
             }
+            drop(listener);
+            conns.shutdown().await;
         });
         Ok(Self {
             addr,
             connections,
-            _tasks: tasks,
+            stop: Some(stop),
+            task,
         })
+    }
+
+    /// Closes the listener and every connection; returns once they are closed.
+    async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await?;
+        Ok(())
     }
 
     fn target(&self) -> String {
@@ -47,6 +67,12 @@ impl RawBackend {
 
     fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RawBackend {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -72,6 +98,20 @@ async fn serve(mut stream: TcpStream, name: &str, conn: usize, close_each: bool)
     }
 }
 
+/// `n` requests for `/x` in turn on one client: status and body of each.
+async fn get_x(port: u16, n: usize) -> anyhow::Result<Vec<(u16, String)>> {
+    let client = reqwest::Client::new();
+    let mut answers = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = client
+            .get(format!("http://127.0.0.1:{port}/x"))
+            .send()
+            .await?;
+        answers.push((r.status().as_u16(), r.text().await?));
+    }
+    Ok(answers)
+}
+
 async fn node_for(toml: String) -> anyhow::Result<Node> {
     Node::builder().toml(toml).start().await
 }
@@ -81,14 +121,9 @@ async fn proxy_pool_reuses_keep_alive_connections() -> anyhow::Result<()> {
     let backend = RawBackend::start("a", false).await?;
     let port = free_port();
     let _node = node_for(config::simple(port, false, "/", &[&backend.target()])).await?;
-    let client = reqwest::Client::new();
-    for _ in 0..30 {
-        let r = client
-            .get(format!("http://127.0.0.1:{port}/x"))
-            .send()
-            .await?;
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.text().await?, "a 1");
+    for (status, body) in get_x(port, 30).await? {
+        assert_eq!(status, 200);
+        assert_eq!(body, "a 1");
     }
     assert_eq!(backend.connections(), 1);
     Ok(())
@@ -99,14 +134,9 @@ async fn proxy_pool_survives_a_backend_that_closes_every_connection() -> anyhow:
     let backend = RawBackend::start("a", true).await?;
     let port = free_port();
     let _node = node_for(config::simple(port, false, "/", &[&backend.target()])).await?;
-    let client = reqwest::Client::new();
-    for _ in 0..30 {
-        let r = client
-            .get(format!("http://127.0.0.1:{port}/x"))
-            .send()
-            .await?;
-        assert_eq!(r.status(), 200, "a closed pooled connection is never used");
-        assert!(r.text().await?.starts_with("a "));
+    for (status, body) in get_x(port, 30).await? {
+        assert_eq!(status, 200, "a closed pooled connection is never used");
+        assert!(body.starts_with("a "));
     }
     assert_eq!(backend.connections(), 30);
     Ok(())
@@ -133,9 +163,7 @@ async fn proxy_pool_fails_over_when_a_pooled_target_goes_away() -> anyhow::Resul
         let r = client.get(&url).send().await?;
         assert_eq!(r.text().await?, "first 1", "first available, pooled");
     }
-    drop(first);
-    // Let the aborted backend tasks close their sockets before the next request.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    first.stop().await?;
     for _ in 0..5 {
         let r = client.get(&url).send().await?;
         assert_eq!(r.status(), 200);
