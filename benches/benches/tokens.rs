@@ -59,7 +59,7 @@ fn run(c: &mut Criterion) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("{alg} token refused: {e}"))?;
         let cache_key = TokenCache::key(validator.instance, &token);
         rt.block_on(cache.insert(cache_key, Arc::new(identity)));
-        if rt.block_on(cache.get(&cache_key)).is_none() {
+        if rt.block_on(cache.lookup(&cache_key)).is_none() {
             return Err(anyhow!("{alg}: the cached identity is not found"));
         }
 
@@ -74,7 +74,7 @@ fn run(c: &mut Criterion) -> anyhow::Result<()> {
             b.iter_custom(|iters| {
                 timed(&rt, iters, || async {
                     let key = TokenCache::key(validator.instance, black_box(&token));
-                    black_box(cache.get(&key).await.is_some())
+                    black_box(cache.lookup(&key).await.is_some())
                 })
             })
         });
@@ -82,7 +82,7 @@ fn run(c: &mut Criterion) -> anyhow::Result<()> {
             b.iter_custom(|iters| {
                 timed(&rt, iters, || async {
                     let key = TokenCache::key(validator.instance, black_box(&token));
-                    if disabled.get(&key).await.is_some() {
+                    if disabled.lookup(&key).await.is_some() {
                         return false;
                     }
                     match validator.validate(&token).await {

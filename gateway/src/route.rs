@@ -184,12 +184,7 @@ impl RouteTable {
                 path,
             });
         }
-        let folded: Cow<'_, str> =
-            if app.case_sensitive || !rest.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Borrowed(rest)
-            } else {
-                Cow::Owned(rest.to_ascii_lowercase())
-            };
+        let folded = fold_case(rest, app.case_sensitive);
         match app.matcher.find(&folded, input.method) {
             Some(r) => Ok(Route::App {
                 app,
@@ -243,3 +238,12 @@ fn below<'p>(path: &'p str, root: &str) -> Option<&'p str> {
 
 /// Index type re-exported for the snapshot compiler.
 pub type AppSlot = AppIndex;
+
+/// `text` lower-cased unless matching is case-sensitive; borrowed when nothing changes.
+pub(crate) fn fold_case(text: &str, case_sensitive: bool) -> Cow<'_, str> {
+    if case_sensitive || !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(text.to_ascii_lowercase())
+    }
+}

@@ -76,22 +76,6 @@ impl TokenCache {
         (instance, Sha256::digest(token.as_bytes()).into())
     }
 
-    /// A cached identity that has not expired.
-    pub async fn get(&self, key: &TokenKey) -> Option<Arc<Identity>> {
-        let found = self.entries.get(key).await.filter(|id| {
-            id.cache_until
-                .or(id.expires_at)
-                .is_none_or(|until| until > SystemTime::now())
-        });
-        let counter = if found.is_some() {
-            &self.counters.hits
-        } else {
-            &self.counters.misses
-        };
-        counter.inc();
-        found
-    }
-
     /// A cached identity that has not expired, counted as a hit; a miss is not counted here
     /// (the [`get_or_verify`](Self::get_or_verify) that follows counts it).
     pub async fn lookup(&self, key: &TokenKey) -> Option<Arc<Identity>> {
@@ -167,6 +151,9 @@ mod tests {
                 .await;
             assert_eq!(refused.err(), Some(TokenError::Malformed));
         }
-        assert!(cache.get(&bad).await.is_none(), "failures are not cached");
+        assert!(
+            cache.lookup(&bad).await.is_none(),
+            "failures are not cached"
+        );
     }
 }

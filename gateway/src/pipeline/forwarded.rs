@@ -204,7 +204,7 @@ pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Sets the gateway's forwarding headers on an upstream request (after client copies were removed).
-/// The values are written into one buffer and copied once each into their header values.
+/// The values are written into two buffers and copied once each into their header values.
 pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAddr) {
     use std::fmt::Write as _;
     let mut buf = String::with_capacity(160);
@@ -227,21 +227,22 @@ pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAd
     let _ = write!(buf, "{}", origin.port);
     set(headers, X_FORWARDED_PORT, &buf[host_port_end..]);
     buf.truncate(host_port_end);
-    let host_port = std::mem::take(&mut buf);
-    buf.push_str("for=");
+    let host_port = &buf;
+    let mut forwarded = String::with_capacity(host_port.len() + 80);
+    forwarded.push_str("for=");
     match origin.client_ip {
         IpAddr::V4(v4) => {
-            let _ = write!(buf, "{v4}");
+            let _ = write!(forwarded, "{v4}");
         }
         IpAddr::V6(v6) => {
-            let _ = write!(buf, "\"[{v6}]\"");
+            let _ = write!(forwarded, "\"[{v6}]\"");
         }
     }
-    buf.push_str(";proto=");
-    buf.push_str(origin.proto);
-    buf.push_str(";host=");
-    push_quoted(&mut buf, &host_port);
-    set(headers, FORWARDED, &buf);
+    forwarded.push_str(";proto=");
+    forwarded.push_str(origin.proto);
+    forwarded.push_str(";host=");
+    push_quoted(&mut forwarded, host_port);
+    set(headers, FORWARDED, &forwarded);
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

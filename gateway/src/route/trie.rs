@@ -1,7 +1,6 @@
 //! Context-root lookup: a trie over path segments, so the cost depends on the path's depth,
 //! never on the number of applications.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Index of an application in the compiled table.
@@ -81,11 +80,7 @@ fn walk(root: &Node, path: &str, sensitive: bool) -> Option<RootMatch> {
         if seg.is_empty() {
             continue;
         }
-        let key: Cow<'_, str> = if sensitive || !seg.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Borrowed(seg)
-        } else {
-            Cow::Owned(seg.to_ascii_lowercase())
-        };
+        let key = super::fold_case(seg, sensitive);
         match node.children.get(key.as_ref()) {
             Some(next) => node = next,
             None => break,
