@@ -13,7 +13,8 @@
 #
 # Usage: benches/load/tokens.sh   (DURATION=20s CONNECTIONS=64 ROUNDS=3 TOKENS=1000
 #                                  SCENARIOS="nginx haproxy-rs256 gatehouse-rs256-one ..."
-#                                  KEEP=1 keeps the work directory: configurations, logs, tokens)
+#                                  KEEP=1 keeps the work directory: configurations, logs, tokens;
+#                                  GATEHOUSE=path runs that binary instead of building one)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,7 +114,10 @@ measure() { # name url tokens-file metrics-url pids...
 
 install_tools haproxy
 cd "$root"
-cargo build --release -q --bin gatehouse
+if [ -z "${GATEHOUSE:-}" ]; then
+  cargo build --release -q --bin gatehouse
+  GATEHOUSE=$root/target/release/gatehouse
+fi
 cargo run -q -p gatehouse-benches --bin mint-tokens -- "$work/tokens" "$TOKENS"
 tok=$work/tokens
 chmod o+x "$work" "$tok"; chmod o+r "$tok/jwks.json" # the backend's workers serve the JWKS
@@ -263,7 +267,7 @@ management.port=$mgmt
 admin.initial.password=bench-only-password
 pa.ehcache.PingFederateReferenceTokenCache.maxEntriesLocalHeap=$3
 PROPS
-  taskset -c "$PROXY_CPU" "$root/target/release/gatehouse" --properties "$dir/run.properties" \
+  taskset -c "$PROXY_CPU" "$GATEHOUSE" --properties "$dir/run.properties" \
     2>"$dir/stderr.log" &
   pids+=($!)
   eval "${1}_pid=$!"

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod fetch;
 pub mod introspect;
 pub mod jwks;
+pub mod jws;
 pub mod jwt;
 
 use std::collections::HashMap;

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 
 use super::discovery::Discovery;
 use super::fetch::{self, FetchError};
+use super::jws::SignatureKey;
 
 /// Shortest time between two fetches triggered by unknown `kid`s.
 pub const MIN_REFETCH: Duration = Duration::from_secs(10);
@@ -28,49 +29,23 @@ pub enum JwksLocation {
     Discovered(Arc<Discovery>),
 }
 
-/// One verification key.
+/// One key of the set, parsed for each algorithm it may verify.
+#[derive(Debug)]
 pub struct VerifyKey {
     kid: Option<String>,
-    /// The JWK's own `alg`, when it names one.
-    alg: Option<Algorithm>,
-    family: KeyFamily,
-    /// The key.
-    pub key: DecodingKey,
+    /// One parsed key per algorithm: those its type allows, or only the JWK's own `alg`.
+    by_algorithm: Vec<SignatureKey>,
 }
 
-impl std::fmt::Debug for VerifyKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyKey")
-            .field("kid", &self.kid)
-            .field("alg", &self.alg)
-            .field("family", &self.family)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Key types and the algorithms each may verify.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum KeyFamily {
-    Rsa,
-    P256,
-    P384,
-    Ed25519,
-}
-
-impl KeyFamily {
-    fn allows(self, alg: Algorithm) -> bool {
-        use Algorithm as A;
-        match self {
-            Self::Rsa => matches!(
-                alg,
-                A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512
-            ),
-            Self::P256 => alg == A::ES256,
-            Self::P384 => alg == A::ES384,
-            Self::Ed25519 => alg == A::EdDSA,
-        }
-    }
-}
+/// Algorithms each key type may verify.
+const RSA_ALGORITHMS: [Algorithm; 6] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+];
 
 /// The keys of one fetch.
 #[derive(Debug, Default)]
@@ -90,12 +65,11 @@ impl KeySet {
         &'k self,
         kid: Option<&'k str>,
         alg: Algorithm,
-    ) -> impl Iterator<Item = &'k VerifyKey> + 'k {
-        self.keys.iter().filter(move |k| {
-            k.family.allows(alg)
-                && k.alg.is_none_or(|a| a == alg)
-                && kid.is_none_or(|want| k.kid.as_deref() == Some(want))
-        })
+    ) -> impl Iterator<Item = &'k SignatureKey> + 'k {
+        self.keys
+            .iter()
+            .filter(move |k| kid.is_none_or(|want| k.kid.as_deref() == Some(want)))
+            .filter_map(move |k| k.by_algorithm.iter().find(|p| p.algorithm() == alg))
     }
 
     /// Number of usable keys.
@@ -118,29 +92,34 @@ fn verify_key(jwk: &Jwk) -> Option<VerifyKey> {
     {
         return None;
     }
-    let family = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => KeyFamily::Rsa,
+    let allowed: &[Algorithm] = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => &RSA_ALGORITHMS,
         AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => KeyFamily::P256,
-            EllipticCurve::P384 => KeyFamily::P384,
+            EllipticCurve::P256 => &[Algorithm::ES256],
+            EllipticCurve::P384 => &[Algorithm::ES384],
             _ => return None,
         },
         AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
-            KeyFamily::Ed25519
+            &[Algorithm::EdDSA]
         }
         // Symmetric ("oct") keys are never used: no HMAC with a published key.
         _ => return None,
     };
-    let alg = match jwk.common.key_algorithm {
+    let own = match jwk.common.key_algorithm {
         None => None,
         Some(ka) => Some(algorithm_of(ka)?),
     };
-    let key = DecodingKey::from_jwk(jwk).ok()?;
+    let by_algorithm: Vec<SignatureKey> = allowed
+        .iter()
+        .filter(|alg| own.is_none_or(|own| own == **alg))
+        .filter_map(|alg| SignatureKey::from_jwk(jwk, *alg))
+        .collect();
+    if by_algorithm.is_empty() {
+        return None;
+    }
     Some(VerifyKey {
         kid: jwk.common.key_id.clone(),
-        alg,
-        family,
-        key,
+        by_algorithm,
     })
 }
 

@@ -1,16 +1,21 @@
 //! Local JWT validation (`JwksEndpoint` validators): `alg` from the allow-list and bound to the
-//! key's type, signature against the provider's key set, `iss` exact, `aud`, `exp` and `nbf`
-//! always checked with the configured leeway, and the subject taken from the configured claim.
+//! key's type, signature against the provider's key set (parsed once per set, [`super::jws`]),
+//! then `iss` exact, `aud`, `exp` and `nbf` always checked with the configured leeway by
+//! jsonwebtoken, and the subject taken from the configured claim.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, UNIX_EPOCH};
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::jwks::{JwksSource, KeySet};
+use super::jws;
 use super::{Identity, TokenError};
+
+/// The key jsonwebtoken's `decode` asks for even with its signature check off; never used.
+static UNUSED_KEY: LazyLock<DecodingKey> = LazyLock::new(|| DecodingKey::from_secret(&[]));
 
 /// A compiled `JwksEndpoint` validator.
 #[derive(Debug)]
@@ -19,8 +24,9 @@ pub struct JwtValidator {
     /// answers from results of the old one.
     pub instance: u64,
     allowed: Vec<Algorithm>,
-    /// Claim rules per allowed algorithm, built once.
-    rules: Vec<(Algorithm, Validation)>,
+    /// Claim rules, built once; jsonwebtoken's own signature check is off in them (module
+    /// documentation), so they are only used by [`Self::claims_of_verified`].
+    claim_rules: Validation,
     subject_claim: String,
     jwks: Arc<JwksSource>,
 }
@@ -36,14 +42,10 @@ impl JwtValidator {
         leeway: u64,
         jwks: Arc<JwksSource>,
     ) -> Self {
-        let rules = allowed
-            .iter()
-            .map(|alg| (*alg, claim_rules(*alg, &issuer, &audience, leeway)))
-            .collect();
         Self {
             instance,
             allowed,
-            rules,
+            claim_rules: claim_rules(&issuer, &audience, leeway),
             subject_claim,
             jwks,
         }
@@ -77,6 +79,7 @@ impl JwtValidator {
         self.identity(claims)
     }
 
+    /// The token's claims, if a key of the set for its `kid` and `alg` signed it.
     fn verify_with(
         &self,
         keys: &KeySet,
@@ -84,24 +87,22 @@ impl JwtValidator {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Map<String, Value>, TokenError> {
-        let Some((_, rules)) = self.rules.iter().find(|(a, _)| *a == alg) else {
-            return Err(TokenError::Invalid(
-                "The token's algorithm is not accepted.",
-            ));
-        };
-        let mut last = TokenError::UnknownKey;
-        for key in keys.candidates(kid, alg) {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, rules) {
-                Ok(data) => return Ok(data.claims),
-                Err(e) => {
-                    last = map_error(e.kind());
-                    if !matches!(last, TokenError::Invalid(SIGNATURE)) {
-                        return Err(last);
-                    }
-                }
-            }
+        let signed = jws::split(token).ok_or(TokenError::Malformed)?;
+        let mut candidates = keys.candidates(kid, alg).peekable();
+        if candidates.peek().is_none() {
+            return Err(TokenError::UnknownKey);
         }
-        Err(last)
+        if !candidates.any(|key| key.verifies(signed.input.as_bytes(), &signed.signature)) {
+            return Err(TokenError::Invalid(SIGNATURE));
+        }
+        self.claims_of_verified(token)
+    }
+
+    /// Decodes and checks the claims of a token whose signature was just verified.
+    fn claims_of_verified(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+        jsonwebtoken::decode::<Map<String, Value>>(token, &UNUSED_KEY, &self.claim_rules)
+            .map(|data| data.claims)
+            .map_err(|e| map_error(e.kind()))
     }
 
     fn identity(&self, claims: Map<String, Value>) -> Result<Identity, TokenError> {
@@ -118,9 +119,11 @@ impl JwtValidator {
     }
 }
 
-/// `iss` exact, `aud`, `exp` required, `exp`/`nbf` with leeway, for one algorithm.
-fn claim_rules(alg: Algorithm, issuer: &str, audience: &str, leeway: u64) -> Validation {
-    let mut v = Validation::new(alg);
+/// `iss` exact, `aud`, `exp` required, `exp`/`nbf` with leeway. The signature is checked before,
+/// with the key set's parsed keys, so jsonwebtoken's check is off.
+fn claim_rules(issuer: &str, audience: &str, leeway: u64) -> Validation {
+    let mut v = Validation::default();
+    v.insecure_disable_signature_validation();
     v.leeway = leeway;
     v.validate_exp = true;
     v.validate_nbf = true;
