@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::decimal::{push_int, push_micros, IpText};
 use crate::props::LogFormat;
 
 /// The tracing target of access lines (for filters).
@@ -105,7 +106,8 @@ fn text(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
     timestamp(out, now);
     out.extend_from_slice(b"  INFO gatehouse::access: request_id=");
     out.extend_from_slice(l.request_id.as_bytes());
-    let _ = write!(out, " client={}", l.client);
+    out.extend_from_slice(b" client=");
+    out.extend_from_slice(IpText::of(l.client).as_str().as_bytes());
     out.extend_from_slice(b" method=");
     out.extend_from_slice(l.method.as_bytes());
     out.extend_from_slice(b" path=");
@@ -123,18 +125,19 @@ fn text(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
             let _ = write!(out, "{value:?}");
         }
     }
-    let _ = write!(
-        out,
-        " status={} upstream_us={} total_us={}",
-        l.status, l.upstream_us, l.total_us
-    );
+    out.extend_from_slice(b" status=");
+    push_int(out, l.status);
+    out.extend_from_slice(b" upstream_us=");
+    push_int(out, l.upstream_us);
+    out.extend_from_slice(b" total_us=");
+    push_int(out, l.total_us);
 }
 
 fn json(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
     out.extend_from_slice(b"{\"timestamp\":\"");
     timestamp(out, now);
     out.extend_from_slice(b"\",\"level\":\"INFO\"");
-    let client = l.client.to_string();
+    let client = IpText::of(l.client);
     for (name, value) in [
         ("request_id", l.request_id),
         ("client", client.as_str()),
@@ -154,11 +157,15 @@ fn json(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
             let _ = serde_json::to_writer(&mut *out, value);
         }
     }
-    let _ = write!(
-        out,
-        ",\"status\":{},\"upstream_us\":{},\"total_us\":{},\"target\":\"{TARGET}\"}}",
-        l.status, l.upstream_us, l.total_us
-    );
+    out.extend_from_slice(b",\"status\":");
+    push_int(out, l.status);
+    out.extend_from_slice(b",\"upstream_us\":");
+    push_int(out, l.upstream_us);
+    out.extend_from_slice(b",\"total_us\":");
+    push_int(out, l.total_us);
+    out.extend_from_slice(b",\"target\":\"");
+    out.extend_from_slice(TARGET.as_bytes());
+    out.extend_from_slice(b"\"}");
 }
 
 /// Printable ASCII without `"` or `\`: quoted as is in both text (Rust `Debug`) and JSON.
@@ -196,7 +203,9 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
         }
         out.extend_from_slice(&cached.1);
     });
-    let _ = write!(out, ".{:06}Z", since.subsec_micros());
+    out.push(b'.');
+    push_micros(out, since.subsec_micros());
+    out.push(b'Z');
 }
 
 #[cfg(test)]

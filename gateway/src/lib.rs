@@ -7,6 +7,7 @@
 
 pub mod access_log;
 pub mod authtoken;
+pub mod decimal;
 pub mod engine;
 pub mod host_info;
 pub mod identity;

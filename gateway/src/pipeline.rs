@@ -133,7 +133,11 @@ async fn run(
     };
     let routed = match snap.routes.select(input, engine.settings.paths)? {
         Route::Reserved { endpoint } => {
-            let oidc = websession::endpoint(engine, snap, &endpoint, &parts, body, &origin).await;
+            // Boxed, like every large and rare sub-future here (see `proxy`).
+            let oidc = Box::pin(websession::endpoint(
+                engine, snap, &endpoint, &parts, body, &origin,
+            ))
+            .await;
             return oidc.unwrap_or_else(|| reserved::serve(engine, Some(snap), &endpoint));
         }
         Route::Unknown { path } => {
@@ -179,7 +183,7 @@ async fn run(
     let mut set_cookies = Vec::new();
     if !api && !resource.unprotected && app.web_session != 0 {
         let Some(web) = websession::session_of(engine, snap, app, &parts).await? else {
-            return websession::login(engine, snap, app, &parts, body, &origin).await;
+            return Box::pin(websession::login(engine, snap, app, &parts, body, &origin)).await;
         };
         ctx.subject = Some(web.identity.subject.clone());
         ctx.auth_mech = Some("session");
@@ -295,7 +299,10 @@ async fn proxy(
         replayable,
     };
     let started = Instant::now();
-    let sent = forward::send(site, out).await;
+    // Boxed: an async fn's future holds every future it awaits, and each is copied whole when
+    // it starts, so 3 KB here would be copied again by `proxy`, `run` and `handle` (and into
+    // the connection's box). One allocation costs less than those copies.
+    let sent = Box::pin(forward::send(site, out)).await;
     ctx.upstream = Some(started.elapsed());
     let mut resp = match sent {
         Ok(r) => r,

@@ -293,21 +293,26 @@ fn after_size(size: u64) -> Chunk {
     }
 }
 
+/// End of the head (after its empty line), found with memchr's SIMD search.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+    memchr::memmem::find(buf, b"\r\n\r\n").map(|p| p + 4)
+}
+
+/// A line of the head that starts with a space or tab: the continuation of the one before.
+fn has_folded_line(head: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', head).any(|i| matches!(head.get(i + 1), Some(b' ' | b'\t')))
 }
 
 /// Looks at one complete request head.
 fn inspect(head: &[u8]) -> Verdict {
-    if head
-        .windows(3)
-        .any(|w| w[0] == b'\n' && (w[1] == b' ' || w[1] == b'\t'))
-    {
+    if has_folded_line(head) {
         return Verdict::Refuse("obsolete line folding");
     }
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(head) {
+    // Left uninitialised: httparse writes the headers it finds (8 KB not cleared per request).
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(head, &mut headers) {
         Ok(httparse::Status::Complete(_)) => {}
         _ => return Verdict::Opaque,
     }

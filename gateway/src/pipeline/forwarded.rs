@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use crate::decimal::IpText;
 use gatehouse_model::document::ListValueLocation;
 use gatehouse_model::validate::parse_cidr;
 use gatehouse_model::ConfigDocument;
@@ -206,36 +207,35 @@ pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 /// Sets the gateway's forwarding headers on an upstream request (after client copies were removed).
 /// The values are written into two buffers and copied once each into their header values.
 pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAddr) {
-    use std::fmt::Write as _;
     let mut buf = String::with_capacity(160);
     if let Some(chain) = &origin.trusted_chain {
         buf.push_str(chain);
         buf.push_str(", ");
     }
-    let _ = write!(buf, "{peer}");
+    buf.push_str(IpText::of(peer).as_str());
     set(headers, X_FORWARDED_FOR, &buf);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
     buf.clear();
     let default_port = (origin.proto == "https" && origin.port == 443)
         || (origin.proto == "http" && origin.port == 80);
+    let mut port = itoa::Buffer::new();
+    let port = port.format(origin.port);
     buf.push_str(&origin.host);
     if !default_port {
-        let _ = write!(buf, ":{}", origin.port);
+        buf.push(':');
+        buf.push_str(port);
     }
     set(headers, X_FORWARDED_HOST, &buf);
-    let host_port_end = buf.len();
-    let _ = write!(buf, "{}", origin.port);
-    set(headers, X_FORWARDED_PORT, &buf[host_port_end..]);
-    buf.truncate(host_port_end);
+    set(headers, X_FORWARDED_PORT, port);
     let host_port = &buf;
     let mut forwarded = String::with_capacity(host_port.len() + 80);
     forwarded.push_str("for=");
     match origin.client_ip {
-        IpAddr::V4(v4) => {
-            let _ = write!(forwarded, "{v4}");
-        }
-        IpAddr::V6(v6) => {
-            let _ = write!(forwarded, "\"[{v6}]\"");
+        IpAddr::V4(_) => forwarded.push_str(IpText::of(origin.client_ip).as_str()),
+        IpAddr::V6(_) => {
+            forwarded.push_str("\"[");
+            forwarded.push_str(IpText::of(origin.client_ip).as_str());
+            forwarded.push_str("]\"");
         }
     }
     forwarded.push_str(";proto=");
