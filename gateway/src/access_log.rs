@@ -125,12 +125,7 @@ fn text(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
             let _ = write!(out, "{value:?}");
         }
     }
-    out.extend_from_slice(b" status=");
-    push_int(out, l.status);
-    out.extend_from_slice(b" upstream_us=");
-    push_int(out, l.upstream_us);
-    out.extend_from_slice(b" total_us=");
-    push_int(out, l.total_us);
+    push_counts(out, l, [b" status=", b" upstream_us=", b" total_us="]);
 }
 
 fn json(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
@@ -157,15 +152,23 @@ fn json(out: &mut Vec<u8>, l: &AccessLine<'_>, now: SystemTime) {
             let _ = serde_json::to_writer(&mut *out, value);
         }
     }
-    out.extend_from_slice(b",\"status\":");
-    push_int(out, l.status);
-    out.extend_from_slice(b",\"upstream_us\":");
-    push_int(out, l.upstream_us);
-    out.extend_from_slice(b",\"total_us\":");
-    push_int(out, l.total_us);
+    push_counts(
+        out,
+        l,
+        [b",\"status\":", b",\"upstream_us\":", b",\"total_us\":"],
+    );
     out.extend_from_slice(b",\"target\":\"");
     out.extend_from_slice(TARGET.as_bytes());
     out.extend_from_slice(b"\"}");
+}
+
+/// Status, upstream and total time, each after its label.
+fn push_counts(out: &mut Vec<u8>, l: &AccessLine<'_>, labels: [&[u8]; 3]) {
+    let counts = [u64::from(l.status), l.upstream_us, l.total_us];
+    for (label, n) in labels.into_iter().zip(counts) {
+        out.extend_from_slice(label);
+        push_int(out, n);
+    }
 }
 
 /// Printable ASCII without `"` or `\`: quoted as is in both text (Rust `Debug`) and JSON.
