@@ -14,7 +14,8 @@
 # Usage: benches/load/tokens.sh   (DURATION=20s CONNECTIONS=64 ROUNDS=3 TOKENS=1000
 #                                  SCENARIOS="nginx haproxy-rs256 gatehouse-rs256-one ..."
 #                                  KEEP=1 keeps the work directory: configurations, logs, tokens;
-#                                  GATEHOUSE=path runs that binary instead of building one)
+#                                  GATEHOUSE=path runs that binary instead of building one;
+#                                  INTERLEAVE=0 runs all rounds of a scenario back to back)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,9 @@ DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-3}
+# Interleaved by default: one round of every scenario in turn, ROUNDS times, so a slow phase of
+# this VM hits every proxy alike (the summary takes the median of all rounds of a name).
+INTERLEAVE=${INTERLEAVE:-1}
 TOKENS=${TOKENS:-1000}
 ALL_SCENARIOS="backend nginx haproxy-plain gatehouse-plain"
 for alg in rs256 es256; do
@@ -98,7 +102,7 @@ measure() { # name url tokens-file metrics-url pids...
   local name=$1 url=$2 tokens=$3 metrics=$4; shift 4
   TOKENS_FILE=$tokens taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" \
     -s "$here/tokens.lua" "$url" >/dev/null
-  for round in $(seq "$ROUNDS"); do
+  for round in $(seq "$MEASURE_ROUNDS"); do
     local before after out hits0 misses0 hits1 misses1
     read -r hits0 misses0 < <(cache_counters "$metrics")
     before=$(cpu_us "$@")
@@ -301,7 +305,12 @@ for alg in rs256 es256; do
 done
 
 : > "$work/raw.txt"
-for scenario in $SCENARIOS; do
+if [ "$INTERLEAVE" = 1 ]; then
+  ORDER=$(for _ in $(seq "$ROUNDS"); do echo "$SCENARIOS"; done); MEASURE_ROUNDS=1
+else
+  ORDER=$SCENARIOS; MEASURE_ROUNDS=$ROUNDS
+fi
+for scenario in $ORDER; do
   alg=$(cut -d- -f2 <<<"$scenario")
   case $scenario in
     backend) measure "$scenario" "$at:$backend_port/bench" "$tok/rs256.tokens" - "$backend_master" ;;

@@ -16,7 +16,8 @@
 # Usage: benches/load/websessions.sh   (DURATION=20s CONNECTIONS=64 ROUNDS=3 SESSIONS=1000
 #                                       SCENARIOS="nginx gatehouse-plain gatehouse-web-one ..."
 #                                       KEEP=1 keeps the work directory: configurations, logs,
-#                                       cookies)
+#                                       cookies; INTERLEAVE=0 runs all rounds of a scenario
+#                                       back to back)
 # Needs Node.js >= 20.18 with npm (the provider fixture runs `npm ci` the first time).
 set -euo pipefail
 
@@ -26,6 +27,9 @@ DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-3}
+# Interleaved by default: one round of every scenario in turn, ROUNDS times, so a slow phase of
+# this VM hits every proxy alike (the summary takes the median of all rounds of a name).
+INTERLEAVE=${INTERLEAVE:-1}
 SESSIONS=${SESSIONS:-1000}
 ALL_SCENARIOS="backend nginx gatehouse-plain gatehouse-web-one gatehouse-web-rotating
   gatehouse-web-headers"
@@ -67,7 +71,7 @@ measure() { # name url sessions-file pids...
   out=$(SESSIONS_FILE=$sessions taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" \
     -s "$here/websessions.lua" "$url")
   check_all_200 "$name warm-up" "$out"
-  for round in $(seq "$ROUNDS"); do
+  for round in $(seq "$MEASURE_ROUNDS"); do
     local before after
     before=$(cpu_us "$@")
     out=$(SESSIONS_FILE=$sessions taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" \
@@ -260,7 +264,12 @@ user=$(curl -s -H "Cookie: $last" "$at:$gh_port/headers/bench")
 echo "pre-check: ok ($(wc -l < "$sessions") sessions)" >&2
 
 : > "$work/raw.txt"
-for scenario in $SCENARIOS; do
+if [ "$INTERLEAVE" = 1 ]; then
+  ORDER=$(for _ in $(seq "$ROUNDS"); do echo "$SCENARIOS"; done); MEASURE_ROUNDS=1
+else
+  ORDER=$SCENARIOS; MEASURE_ROUNDS=$ROUNDS
+fi
+for scenario in $ORDER; do
   case $scenario in
     backend) measure "$scenario" "$at:$backend_port/bench" "$sessions" "$backend_master" ;;
     nginx) measure "$scenario" "$at:$nginx_port/bench" "$sessions" \
