@@ -230,13 +230,13 @@ pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAd
     let host_port = &buf;
     let mut forwarded = String::with_capacity(host_port.len() + 80);
     forwarded.push_str("for=");
-    match origin.client_ip {
-        IpAddr::V4(_) => forwarded.push_str(IpText::of(origin.client_ip).as_str()),
-        IpAddr::V6(_) => {
-            forwarded.push_str("\"[");
-            forwarded.push_str(IpText::of(origin.client_ip).as_str());
-            forwarded.push_str("]\"");
-        }
+    let client = IpText::of(origin.client_ip);
+    if origin.client_ip.is_ipv4() {
+        forwarded.push_str(client.as_str());
+    } else {
+        forwarded.push_str("\"[");
+        forwarded.push_str(client.as_str());
+        forwarded.push_str("]\"");
     }
     forwarded.push_str(";proto=");
     forwarded.push_str(origin.proto);
