@@ -5,7 +5,8 @@
 #
 # Usage: BINS="before=/path/to/old/gatehouse after=target/release/gatehouse" benches/load/ab.sh
 #        (DURATION=10s ROUNDS=3 CONNECTIONS=64; a BINS path may be a wrapper script that sets
-#        environment variables and execs a binary)
+#        environment variables and execs a binary; BARE=target/release/bare-proxy adds the
+#        hyper yardstick, `cargo build --release -p gatehouse-benches --bin bare-proxy`)
 set -euo pipefail
 DURATION=${DURATION:-10s}; ROUNDS=${ROUNDS:-3}; CONNECTIONS=${CONNECTIONS:-64}
 work=$(mktemp -d /tmp/gatehouse-ab.XXXXXX); pids=()
@@ -29,6 +30,11 @@ for spec in $BINS; do
   taskset -c 0 "$bin" --properties "$work/$n/run.properties" 2>"$work/$n/stderr.log" &
   pidof[$n]=$!; pids+=($!); url[$n]="http://127.0.0.1:$p/bench"
 done
+if [ -n "${BARE:-}" ]; then # the hyper yardstick, benches/src/bin/bare_proxy.rs
+  p=$(free_port); names+=(bare-hyper)
+  taskset -c 0 "$BARE" "127.0.0.1:$p" "127.0.0.1:$backend_port" & pidof[bare-hyper]=$!; pids+=($!)
+  url[bare-hyper]="http://127.0.0.1:$p/bench"
+fi
 wait_http "http://127.0.0.1:$nginx_port/"
 for n in "${names[@]:1}"; do wait_http "${url[$n]}"; done
 pidof[nginx]="$(cat "$work/proxy/nginx.pid") $(pgrep -P "$(cat "$work/proxy/nginx.pid")" | head -1)"
