@@ -183,6 +183,7 @@ fn http_builder(limits: &RequestLimits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
+        .writev(false)
         .max_buf_size(buf)
         .max_headers(limits.header_count);
     builder

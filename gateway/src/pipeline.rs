@@ -96,7 +96,7 @@ pub async fn handle(
     if let Some(stats) = &engine.stats {
         stats.end(elapsed);
     }
-    access_log(&ctx, resp.status());
+    access_log(&ctx, resp.status(), elapsed);
     resp
 }
 
@@ -397,7 +397,7 @@ fn log_refusal(ctx: &RequestCtx, err: &PipelineError) {
 }
 
 /// One access-log line (SPEC §8). Never the query string, headers, cookies or tokens.
-fn access_log(ctx: &RequestCtx, status: StatusCode) {
+fn access_log(ctx: &RequestCtx, status: StatusCode, elapsed: std::time::Duration) {
     if !ctx.audited {
         return;
     }
@@ -412,7 +412,7 @@ fn access_log(ctx: &RequestCtx, status: StatusCode) {
         auth: ctx.auth_mech.unwrap_or("-"),
         status: status.as_u16(),
         upstream_us: ctx.upstream.map_or(0, micros),
-        total_us: micros(ctx.started.elapsed()),
+        total_us: micros(elapsed),
     });
 }
 

@@ -288,6 +288,7 @@ impl Endpoint {
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let (sender, conn) = http1::Builder::new()
+            .writev(false)
             .handshake(TokioIo::new(io))
             .await
             .map_err(|source| PoolError::Handshake {
