@@ -49,6 +49,12 @@ def main():
     print("\nAll rounds (req/s): " + "; ".join(
         f"{n}: " + ", ".join(f"{r['rps']:.0f}" for r in rows) for n, rows in rounds.items()))
 
+    bare, hap_rs = med.get("bare-hyper"), med.get("haproxy-rs256")
+    if bare and nginx and hap_rs:
+        print(f"\nThe hyper yardstick (bare-hyper: hyper's server and client, nothing else): "
+              f"{ratio(bare['rps'], nginx['rps'])} nginx, {ratio(bare['rps'], hap_rs['rps'])} "
+              f"HAProxy RS256. A proxy that does more per request over the same hyper connections cannot be expected to go beyond them.")
+
     targets = []
     for name, r in med.items():
         alg = alg_of(name)

@@ -3,6 +3,8 @@
 # - nginx as a plain reverse proxy (no auth): the baseline, as in run.sh;
 # - HAProxy 2.6 (1 thread) plain, and verifying RS256 and ES256 JWTs with `jwt_verify` plus
 #   `alg`, `iss`, `aud` and `exp` checks (no cache: every request is verified);
+# - bare-proxy (benches/src/bin/bare_proxy.rs): hyper's server and client with nothing else, the
+#   yardstick of what any hyper-based proxy can reach here;
 # - Gatehouse proxying an unprotected application, and validating the same tokens with its
 #   verified-token cache (one token repeated; 1,000 rotating tokens) and with the cache defeated
 #   (capacity 0, rotating tokens).
@@ -14,7 +16,8 @@
 # Usage: benches/load/tokens.sh   (DURATION=20s CONNECTIONS=64 ROUNDS=3 TOKENS=1000
 #                                  SCENARIOS="nginx haproxy-rs256 gatehouse-rs256-one ..."
 #                                  KEEP=1 keeps the work directory: configurations, logs, tokens;
-#                                  GATEHOUSE=path runs that binary instead of building one;
+#                                  GATEHOUSE=path runs that binary instead of building one,
+#                                  BARE=path the same for bare-proxy;
 #                                  INTERLEAVE=0 runs all rounds of a scenario back to back)
 set -euo pipefail
 
@@ -28,7 +31,7 @@ ROUNDS=${ROUNDS:-3}
 # this VM hits every proxy alike (the summary takes the median of all rounds of a name).
 INTERLEAVE=${INTERLEAVE:-1}
 TOKENS=${TOKENS:-1000}
-ALL_SCENARIOS="backend nginx haproxy-plain gatehouse-plain"
+ALL_SCENARIOS="backend nginx haproxy-plain bare-hyper gatehouse-plain"
 for alg in rs256 es256; do
   ALL_SCENARIOS+=" haproxy-$alg gatehouse-$alg-one gatehouse-$alg-rotating gatehouse-$alg-nocache"
 done
@@ -122,6 +125,10 @@ if [ -z "${GATEHOUSE:-}" ]; then
   cargo build --release -q --bin gatehouse
   GATEHOUSE=$root/target/release/gatehouse
 fi
+if [ -z "${BARE:-}" ]; then
+  cargo build --release -q -p gatehouse-benches --bin bare-proxy
+  BARE=${CARGO_TARGET_DIR:-$root/target}/release/bare-proxy
+fi
 cargo run -q -p gatehouse-benches --bin mint-tokens -- "$work/tokens" "$TOKENS"
 tok=$work/tokens
 chmod o+x "$work" "$tok"; chmod o+r "$tok/jwks.json" # the backend's workers serve the JWKS
@@ -129,7 +136,7 @@ for alg in rs256 es256; do head -1 "$tok/$alg.tokens" > "$tok/$alg.one"; done
 
 backend_port=$(free_port); nginx_port=$(free_port)
 hap_plain_port=$(free_port); hap_rs256_port=$(free_port); hap_es256_port=$(free_port)
-gh_port=$(free_port); gh_nocache_port=$(free_port)
+gh_port=$(free_port); gh_nocache_port=$(free_port); bare_port=$(free_port)
 
 # Backend: nginx answering a small fixed body, and the JWKS for Gatehouse, on the load CPU.
 nginx_conf backend "$backend_port" "location / { return 200 \"hello from the backend\n\"; }
@@ -278,11 +285,14 @@ PROPS
   eval "${1}_metrics=http://127.0.0.1:$mgmt/metrics"
   eval "${1}_ready=http://127.0.0.1:$mgmt/readyz"
 }
+taskset -c "$PROXY_CPU" "$BARE" "127.0.0.1:$bare_port" "127.0.0.1:$backend_port" \
+  2>"$work/bare-proxy.log" &
+bare_pid=$!; pids+=("$bare_pid")
 start_gatehouse gh "$gh_port" 10000
 start_gatehouse gh_nocache "$gh_nocache_port" 0
 
 for port in "$backend_port" "$nginx_port" "$hap_plain_port" "$hap_rs256_port" "$hap_es256_port" \
-  "$gh_port" "$gh_nocache_port"; do
+  "$gh_port" "$gh_nocache_port" "$bare_port"; do
   wait_tcp "$port"
 done
 wait_http "$gh_ready"; wait_http "$gh_nocache_ready"
@@ -317,6 +327,7 @@ for scenario in $ORDER; do
     nginx) measure "$scenario" "$at:$nginx_port/bench" "$tok/rs256.tokens" - \
       "$(cat "$work/proxy/nginx.pid")" "$nginx_worker" ;;
     haproxy-plain) measure "$scenario" "$at:$hap_plain_port/bench" "$tok/rs256.tokens" - "$hap_pid" ;;
+    bare-hyper) measure "$scenario" "$at:$bare_port/bench" "$tok/rs256.tokens" - "$bare_pid" ;;
     haproxy-rs256) measure "$scenario" "$at:$hap_rs256_port/bench" "$tok/rs256.tokens" - "$hap_pid" ;;
     haproxy-es256) measure "$scenario" "$at:$hap_es256_port/bench" "$tok/es256.tokens" - "$hap_pid" ;;
     gatehouse-plain) measure "$scenario" "$at:$gh_port/open/bench" "$tok/rs256.tokens" \

@@ -2,6 +2,8 @@
 # Load benchmark of web sessions (a browser application behind an OpenID Connect login),
 # measured in ONE run on loopback:
 # - the backend directly, and nginx as a plain reverse proxy (no auth): the baseline, as run.sh;
+# - bare-proxy (benches/src/bin/bare_proxy.rs): hyper's server and client with nothing else, the
+#   yardstick of what any hyper-based proxy can reach here (bare-hyper);
 # - Gatehouse proxying an unprotected application (gatehouse-plain);
 # - Gatehouse protecting a Web application with a web session, every request carrying a valid
 #   session cookie `PA.web` (an encrypted JWE, the default) minted by real logins through the
@@ -31,7 +33,7 @@ ROUNDS=${ROUNDS:-3}
 # this VM hits every proxy alike (the summary takes the median of all rounds of a name).
 INTERLEAVE=${INTERLEAVE:-1}
 SESSIONS=${SESSIONS:-1000}
-ALL_SCENARIOS="backend nginx gatehouse-plain gatehouse-web-one gatehouse-web-rotating
+ALL_SCENARIOS="backend nginx bare-hyper gatehouse-plain gatehouse-web-one gatehouse-web-rotating
   gatehouse-web-headers"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 PROXY_CPU=${PROXY_CPU:-0}
@@ -96,9 +98,9 @@ install_tools
 command -v node >/dev/null || fail "Node.js >= 20.18 with npm is needed for the provider fixture"
 cd "$root"
 cargo build --release -q --bin gatehouse
-cargo build --release -q -p gatehouse-benches --bin web-sessions
+cargo build --release -q -p gatehouse-benches --bin web-sessions --bin bare-proxy
 
-backend_port=$(free_port); nginx_port=$(free_port); gh_port=$(free_port)
+backend_port=$(free_port); nginx_port=$(free_port); gh_port=$(free_port); bare_port=$(free_port)
 gh_mgmt_port=$(free_port); gh_admin_port=$(free_port)
 
 # Backend: nginx answering a small fixed body, on the load CPU. Under /headers/ it names the
@@ -115,6 +117,10 @@ nginx_conf proxy "$nginx_port" 'location / { proxy_pass http://backend; proxy_ht
   "upstream backend { server 127.0.0.1:$backend_port; keepalive 128; }"
 taskset -c "$PROXY_CPU" nginx -c "$work/proxy/nginx.conf" -p "$work/proxy" &
 pids+=($!)
+
+taskset -c "$PROXY_CPU" "$target_dir/release/bare-proxy" "127.0.0.1:$bare_port" \
+  "127.0.0.1:$backend_port" 2>"$work/bare-proxy.log" &
+bare_pid=$!; pids+=("$bare_pid")
 
 # The session minter starts the OpenID provider, writes its issuer, waits for the gateway to
 # redirect /web/bench to it, then logs $SESSIONS users in and writes their cookies. It keeps
@@ -239,6 +245,7 @@ head -1 "$sessions" > "$work/sessions/one"
 
 wait_http "$at:$backend_port/"
 wait_http "$at:$nginx_port/"
+wait_http "$at:$bare_port/"
 wait_http "$at:$gh_mgmt_port/readyz"
 nginx_worker=$(pgrep -P "$(cat "$work/proxy/nginx.pid")" | head -1)
 backend_master=$(cat "$work/backend/nginx.pid")
@@ -274,6 +281,7 @@ for scenario in $ORDER; do
     backend) measure "$scenario" "$at:$backend_port/bench" "$sessions" "$backend_master" ;;
     nginx) measure "$scenario" "$at:$nginx_port/bench" "$sessions" \
       "$(cat "$work/proxy/nginx.pid")" "$nginx_worker" ;;
+    bare-hyper) measure "$scenario" "$at:$bare_port/bench" "$sessions" "$bare_pid" ;;
     gatehouse-plain) measure "$scenario" "$at:$gh_port/open/bench" "$sessions" "$gh_pid" ;;
     gatehouse-web-one) measure "$scenario" "$at:$gh_port/web/bench" "$work/sessions/one" "$gh_pid" ;;
     gatehouse-web-rotating) measure "$scenario" "$at:$gh_port/web/bench" "$sessions" "$gh_pid" ;;

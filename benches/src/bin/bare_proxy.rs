@@ -1,8 +1,9 @@
-//! The least an HTTP/1 reverse proxy built on hyper can do, as a yardstick for
-//! `benches/load/ab.sh` (`BARE=1`): hyper's server and client connections, one upstream
-//! connection per client connection, `X-Forwarded-For` and `X-Forwarded-Proto` added, nothing
-//! else (no routing, no policy, no header hygiene, no access log, no timeouts). Not a product:
-//! it measures what hyper itself costs per request on the machine that runs the load test.
+//! The least an HTTP/1 reverse proxy built on hyper can do, as a yardstick for the load
+//! scripts (`ab.sh` with `BARE=`, `tokens.sh`, `websessions.sh`, `instructions.sh`): hyper's
+//! server and client connections, one upstream connection per client connection, flattened
+//! writes (as Gatehouse), `X-Forwarded-For` and `X-Forwarded-Proto` added, and nothing else (no
+//! routing, policy, header hygiene, framing guard, access log or timeouts). Not a product: it
+//! measures what hyper itself costs per request on the machine that runs the load test.
 //!
 //! Usage: `bare-proxy <listen host:port> <backend host:port>`.
 
@@ -57,13 +58,16 @@ async fn proxy_connection(
     client.set_nodelay(true)?;
     let upstream = TcpStream::connect(backend).await?;
     upstream.set_nodelay(true)?;
-    let (sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(upstream)).await?;
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .writev(false)
+        .handshake(TokioIo::new(upstream))
+        .await?;
     tokio::task::spawn_local(connection);
     let sender = Rc::new(RefCell::new(Some(sender)));
     let client_ip = HeaderValue::from_str(&peer.ip().to_string())?;
     let service = service_fn(move |request| forward(request, sender.clone(), client_ip.clone()));
     hyper::server::conn::http1::Builder::new()
+        .writev(false)
         .serve_connection(TokioIo::new(client), service)
         .await?;
     Ok(())

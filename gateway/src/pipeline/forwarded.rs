@@ -207,8 +207,8 @@ pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Sets the gateway's forwarding headers on an upstream request (after client copies were removed).
-/// The values are written into one buffer, and each header value is a slice of it: one
-/// allocation, no copy.
+/// The values are written into one buffer, and each header value is a slice of it (no copy per
+/// header).
 pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAddr) {
     let chain_len = origin.trusted_chain.as_ref().map_or(0, |c| c.len() + 2);
     let mut buf = String::with_capacity(chain_len + 2 * origin.host.len() + 128);
