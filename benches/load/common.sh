@@ -105,3 +105,18 @@ management.port=$(free_port)
 admin.initial.password=bench-only-password
 PROPS
 }
+
+# The bearer-token validator of tokens.sh and instructions.sh (TOML): id 2, keys from the
+# backend's /jwks.json, the issuer and audience the tokens were minted for.
+token_validator_toml() { # jwks-port issuer audience
+  cat <<TOML
+[[accessTokenValidators]]
+id = 2
+name = "local"
+[accessTokenValidators.configuration]
+jwksUrl = "http://127.0.0.1:$1/jwks.json"
+issuer = "$2"
+audience = "$3"
+allowedAlgorithms = ["RS256", "ES256"]
+TOML
+}

@@ -42,17 +42,8 @@ wait_http "http://127.0.0.1:$backend_port/"
 api_application() { # toml backend-port
   sed -i -e 's/^unprotected = true$//' \
     -e 's/^siteId = 1$/siteId = 1\napplicationType = "API"\naccessValidatorId = 2\nrealm = "bench"/' "$1"
-  cat >> "$1" <<TOML
-
-[[accessTokenValidators]]
-id = 2
-name = "local"
-[accessTokenValidators.configuration]
-jwksUrl = "http://127.0.0.1:$2/jwks.json"
-issuer = "https://issuer.gatehouse.bench"
-audience = "api://bench"
-allowedAlgorithms = ["RS256", "ES256"]
-TOML
+  echo >> "$1"
+  token_validator_toml "$2" https://issuer.gatehouse.bench api://bench >> "$1"
 }
 
 for spec in "$@"; do

@@ -261,14 +261,7 @@ name = "all"
 pathPatterns = [{ type = "WILDCARD", pattern = "/*" }]
 unprotected = true
 
-[[accessTokenValidators]]
-id = 2
-name = "local"
-[accessTokenValidators.configuration]
-jwksUrl = "http://127.0.0.1:$backend_port/jwks.json"
-issuer = "$ISSUER"
-audience = "$AUDIENCE"
-allowedAlgorithms = ["RS256", "ES256"]
+$(token_validator_toml "$backend_port" "$ISSUER" "$AUDIENCE")
 TOML
   cat > "$dir/run.properties" <<PROPS
 pa.data.dir=$dir/data
