@@ -6,8 +6,6 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
-
 use crate::decimal::IpText;
 use gatehouse_model::document::ListValueLocation;
 use gatehouse_model::validate::parse_cidr;
@@ -207,57 +205,44 @@ pub(crate) fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
 }
 
 /// Sets the gateway's forwarding headers on an upstream request (after client copies were removed).
-/// The values are written into one buffer, and each header value is a slice of it (no copy per
-/// header).
+/// The values are written into two buffers and copied once each into their header values.
 pub fn set_upstream_headers(headers: &mut HeaderMap, origin: &Origin, peer: IpAddr) {
-    let chain_len = origin.trusted_chain.as_ref().map_or(0, |c| c.len() + 2);
-    let mut buf = String::with_capacity(chain_len + 2 * origin.host.len() + 128);
+    let mut buf = String::with_capacity(160);
     if let Some(chain) = &origin.trusted_chain {
         buf.push_str(chain);
         buf.push_str(", ");
     }
-    let peer_text = IpText::of(peer);
-    buf.push_str(peer_text.as_str());
-    let forwarded_for = 0..buf.len();
+    buf.push_str(IpText::of(peer).as_str());
+    set(headers, X_FORWARDED_FOR, &buf);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
+    buf.clear();
     let default_port = (origin.proto == "https" && origin.port == 443)
         || (origin.proto == "http" && origin.port == 80);
     let mut port = itoa::Buffer::new();
     let port = port.format(origin.port);
-    let host_start = buf.len();
     buf.push_str(&origin.host);
     if !default_port {
         buf.push(':');
         buf.push_str(port);
     }
-    let host = host_start..buf.len();
-    let port_start = buf.len();
-    buf.push_str(port);
-    let port = port_start..buf.len();
-    let forwarded_start = buf.len();
-    buf.push_str("for=");
-    let client = if origin.client_ip == peer {
-        peer_text
-    } else {
-        IpText::of(origin.client_ip)
-    };
+    set(headers, X_FORWARDED_HOST, &buf);
+    set(headers, X_FORWARDED_PORT, port);
+    let host_port = &buf;
+    let mut forwarded = String::with_capacity(host_port.len() + 80);
+    forwarded.push_str("for=");
+    let client = IpText::of(origin.client_ip);
     if origin.client_ip.is_ipv4() {
-        buf.push_str(client.as_str());
+        forwarded.push_str(client.as_str());
     } else {
-        buf.push_str("\"[");
-        buf.push_str(client.as_str());
-        buf.push_str("]\"");
+        forwarded.push_str("\"[");
+        forwarded.push_str(client.as_str());
+        forwarded.push_str("]\"");
     }
-    buf.push_str(";proto=");
-    buf.push_str(origin.proto);
-    buf.push_str(";host=");
-    push_quoted(&mut buf, host.clone());
-    let forwarded = forwarded_start..buf.len();
-    let all = Bytes::from(buf.into_bytes());
-    set(headers, X_FORWARDED_FOR, all.slice(forwarded_for));
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(origin.proto));
-    set(headers, X_FORWARDED_HOST, all.slice(host));
-    set(headers, X_FORWARDED_PORT, all.slice(port));
-    set(headers, FORWARDED, all.slice(forwarded));
+    forwarded.push_str(";proto=");
+    forwarded.push_str(origin.proto);
+    forwarded.push_str(";host=");
+    push_quoted(&mut forwarded, host_port);
+    set(headers, FORWARDED, &forwarded);
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -266,24 +251,21 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 
-fn set(headers: &mut HeaderMap, name: HeaderName, value: Bytes) {
-    if let Ok(v) = HeaderValue::from_maybe_shared(value) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
         headers.insert(name, v);
     }
 }
 
-/// Appends, as a `Forwarded` parameter value, the part of `buf` in `range`: a token as is,
-/// anything else quoted (RFC 7239 §4).
-fn push_quoted(buf: &mut String, range: std::ops::Range<usize>) {
-    let is_token = buf.as_bytes()[range.clone()]
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(b));
-    if is_token {
-        buf.extend_from_within(range);
+/// A `Forwarded` parameter value: a token as is, anything else quoted (RFC 7239 §4).
+fn push_quoted(buf: &mut String, v: &str) {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+    {
+        buf.push_str(v);
     } else {
-        let quoted: String = buf[range].chars().filter(|c| *c != '"').collect();
         buf.push('"');
-        buf.push_str(&quoted);
+        buf.extend(v.chars().filter(|c| *c != '"'));
         buf.push('"');
     }
 }
@@ -333,7 +315,7 @@ mod tests {
             "for=\"[2001:db8::1]\";proto=http;host=\"a.test:8080\""
         );
         assert_eq!(h.len(), 5, "each header set once");
-        // No trusted proxy: the client is the peer, formatted once for both headers.
+        // No trusted proxy: the client is the peer.
         set_upstream_headers(
             &mut h,
             &origin("10.0.0.2", "b.test", 80, "http", None),
